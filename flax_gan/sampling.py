@@ -1,0 +1,57 @@
+"""Images from a trained generator, and 5x5 grids of them as PNG files."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flax_gan.state import GANState
+
+
+@functools.partial(jax.jit, static_argnames=("num",))
+def _sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
+    spec = state.spec
+    z = jax.random.normal(key, (num, spec.latent_dim), jnp.float32)
+    images = spec.generator.apply(state.g_params, z)
+    if spec.output_activation == "tanh":
+        images = (images + 1.0) / 2.0
+    return jnp.clip(images, 0.0, 1.0)
+
+
+def sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
+    """`num` images from G, float32 in [0, 1], shape (num, 28, 28, 1), whatever G's output activation.
+
+    z ~ N(0, I) is drawn from `key`: the same state, key and num always give the same images.
+    """
+    if not isinstance(num, int) or num <= 0:
+        raise ValueError(f"num must be a positive integer, got {num!r}")
+    return _sample(state, key, num)
+
+
+def image_grid(images: np.ndarray, rows: int = 5, cols: int = 5, pad: int = 2) -> np.ndarray:
+    """The first rows*cols images in [0, 1] tiled into one uint8 grayscale picture."""
+    images = np.asarray(images, np.float32).reshape(-1, 28, 28)[: rows * cols]
+    grid = np.zeros((rows * (28 + pad) + pad, cols * (28 + pad) + pad), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (28 + pad), pad + c * (28 + pad)
+        grid[y : y + 28, x : x + 28] = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return grid
+
+
+def save_png(path: str, picture: np.ndarray, scale: int = 4) -> None:
+    """Writes a uint8 grayscale picture as PNG (enlarged `scale` times), atomically."""
+    from PIL import Image
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, "." + os.path.basename(path) + ".tmp")
+    image = Image.fromarray(picture, mode="L")
+    if scale > 1:
+        image = image.resize((picture.shape[1] * scale, picture.shape[0] * scale), Image.NEAREST)
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)

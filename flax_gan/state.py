@@ -1,0 +1,87 @@
+"""GANState: both networks' parameters, each with its own Adam state, and the step.
+
+The state is one pytree (a `flax.struct` dataclass), so it passes through `jit`, `lax.scan`,
+`vmap` and orbax unchanged. Its static part, `spec`, says which model, loss and optimizer the
+arrays belong to; it is hashable, so states built from equal settings share compiled programs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from flax_gan.config import Config
+from flax_gan.models import Discriminator, Generator
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class GANSpec:
+    """The static description of a GAN: architecture, loss and optimizer settings."""
+
+    latent_dim: int = 100
+    g_hidden: tuple[int, ...] = (256, 512)
+    d_hidden: tuple[int, ...] = (256,)
+    output_activation: str = "tanh"
+    loss: str = "non-saturating"
+    lr: float = 2e-4
+    b1: float = 0.5
+    b2: float = 0.999
+
+    @classmethod
+    def from_config(cls, config: Config) -> "GANSpec":
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+    @property
+    def generator(self) -> Generator:
+        return Generator(hidden=self.g_hidden, output_activation=self.output_activation)
+
+    @property
+    def discriminator(self) -> Discriminator:
+        return Discriminator(hidden=self.d_hidden)
+
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        """Adam as in the seed; G and D each get their own state of it."""
+        return optax.adam(self.lr, b1=self.b1, b2=self.b2)
+
+
+@struct.dataclass
+class GANState:
+    """Training state: step, G and D parameters, and one optax state per network."""
+
+    step: jax.Array
+    g_params: PyTree
+    d_params: PyTree
+    g_opt_state: optax.OptState
+    d_opt_state: optax.OptState
+    spec: GANSpec = struct.field(pytree_node=False)
+
+
+def create_state(config: Config | GANSpec, key: jax.Array) -> GANState:
+    """Initialises G and D from `key` (step 0, fresh Adam states)."""
+    spec = config if isinstance(config, GANSpec) else GANSpec.from_config(config)
+    g_key, d_key = jax.random.split(key)
+    g_params = spec.generator.init(g_key, jnp.zeros((1, spec.latent_dim), jnp.float32))
+    d_params = spec.discriminator.init(d_key, jnp.zeros((1, 28, 28, 1), jnp.float32))
+    tx = spec.optimizer
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_params,
+        d_params=d_params,
+        g_opt_state=tx.init(g_params),
+        d_opt_state=tx.init(d_params),
+        spec=spec,
+    )
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(init_key, train_key, sample_key) for a run seed: one seed fixes the whole run."""
+    init_key, train_key, sample_key = jax.random.split(jax.random.key(seed), 3)
+    return init_key, train_key, sample_key
