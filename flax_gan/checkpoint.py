@@ -41,7 +41,9 @@ def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False) ->
         cleanup_tmp_directories=not read_only,
         enable_async_checkpointing=True,
     )
-    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+    return ocp.CheckpointManager(
+        checkpoint_dir(workdir), options=options, item_handlers=ocp.StandardCheckpointHandler()
+    )
 
 
 def save(manager: ocp.CheckpointManager, state: GANState) -> None:
@@ -58,14 +60,25 @@ def restore_latest(manager: ocp.CheckpointManager, template: GANState) -> GANSta
     step = manager.latest_step()
     if step is None:
         return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    try:
-        return manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    stored = _shapes(manager.item_metadata(step).tree)
+    wanted = _shapes(template)
+    if stored != wanted:
+        path = next(p for p in [*wanted, *stored] if stored.get(p) != wanted.get(p))
         raise ConfigError(
-            f"checkpoint {step} in {manager.directory} does not match this run's model ({first})"
-        ) from e
+            f"checkpoint {step} in {manager.directory} does not match this run's model: "
+            f"{'/'.join(path)} is {stored.get(path, 'absent')} there and {wanted.get(path, 'absent')} here"
+        )
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+
+def _shapes(tree) -> dict[tuple[str, ...], tuple[int, ...]]:
+    """{path: shape} of a pytree's leaves, with paths spelled the same for states and metadata."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        key = tuple(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+        out[key] = tuple(leaf.shape)
+    return out
 
 
 def has_checkpoint(workdir: str) -> bool:
