@@ -34,13 +34,33 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (so captured output works in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
 def _setup_logging() -> None:
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+        log.addHandler(_StderrHandler())
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+def enable_compilation_cache() -> None:
+    """Caches compiled programs on disk, so a second run skips XLA's seconds of compiling.
+
+    Uses $JAX_COMPILATION_CACHE_DIR when set, else ~/.cache/flax_gan/jax (or under
+    $XDG_CACHE_HOME). A cache that cannot be written only costs speed.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    jax.config.update("jax_compilation_cache_dir", os.path.join(base, "flax_gan", "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -50,9 +70,10 @@ def train_parser() -> argparse.ArgumentParser:
         description=(
             "Train the MLP GAN of Goodfellow et al. (2014) on MNIST. A workdir that holds a "
             "checkpoint is resumed from its latest one, with the settings saved in its "
-            "config.json; flags you give must agree with them."
+            "config.json; flags you leave out take the saved values, and flags that change "
+            "the run's trajectory (seed, data, batch size, model, loss, optimizer) must agree "
+            "with them."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         argument_default=None,
     )
     p.add_argument("--steps", type=int, required=True, help="total training steps (one D and one G update each); a resumed run continues up to this many")
@@ -92,14 +113,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     args = train_parser().parse_args(argv)
     _setup_logging()
     overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_progress"}
+    enable_compilation_cache()
     try:
         config, saved = resolve_train_config(overrides)
         from flax_gan import checkpoint, loop
         from flax_gan.data import load_mnist
 
-        dataset = load_mnist(config.data, config.data_dir)
-        if config.data == "auto":
-            log.info("data: %s (%s)", dataset.source, dataset.reason)
+        dataset = load_mnist(config.data, config.data_dir)  # logs its choice when data is auto
         config = config.replace(data=dataset.source)
         if saved is not None:
             checkpoint.check_resume(saved, config)
@@ -125,12 +145,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def sample_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="sample.py",
-        description="Draw images from the latest checkpoint in a workdir: float32 in [0, 1], shape (N, 28, 28), as .npy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(
+            "Draw images from the latest checkpoint in a workdir and save them as .npy: "
+            "float32 in [0, 1], shape (N, 28, 28), whatever G's output activation."
+        ),
     )
-    p.add_argument("--workdir", default=Config.workdir, help="the training run's folder")
-    p.add_argument("--num", type=int, default=100, help="how many images")
-    p.add_argument("--seed", type=int, default=0, help="noise seed: the same checkpoint and seed give the same images")
+    p.add_argument("--workdir", default=Config.workdir, help=f"the training run's folder (default: {Config.workdir})")
+    p.add_argument("--num", type=int, default=100, help="how many images (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same checkpoint and seed give the same images (default: 0)")
     p.add_argument("--out", required=True, help="output .npy file")
     p.add_argument("--png", help="also write a grid of (up to 100 of) the images to this PNG file")
     return p
@@ -140,6 +162,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
     """scripts/sample.py: restore the latest checkpoint and write samples. Returns the exit code."""
     args = sample_parser().parse_args(argv)
     _setup_logging()
+    enable_compilation_cache()
     try:
         _check_sample_args(args)
         import jax

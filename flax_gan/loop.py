@@ -46,9 +46,10 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     """
     init_key, train_key, sample_key = seed_keys(config.seed)
     manager = checkpoint.make_manager(config.workdir)
-    state = checkpoint.restore_latest(manager, create_state(config, init_key))
+    fresh = create_state(config, init_key)
+    state = checkpoint.restore_latest(manager, fresh)
     if state is None:
-        state = create_state(config, init_key)
+        state = fresh
         log.info("starting a new run in %s", config.workdir)
     else:
         log.info("resuming from the checkpoint at step %d in %s", int(state.step), manager.directory)

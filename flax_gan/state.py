@@ -8,6 +8,7 @@ arrays belong to; it is hashable, so states built from equal settings share comp
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -67,6 +68,12 @@ class GANState:
 def create_state(config: Config | GANSpec, key: jax.Array) -> GANState:
     """Initialises G and D from `key` (step 0, fresh Adam states)."""
     spec = config if isinstance(config, GANSpec) else GANSpec.from_config(config)
+    return _init(spec, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(spec: GANSpec, key: jax.Array) -> GANState:
+    # One compiled program: run eagerly, each initialiser op would compile on its own (seconds).
     g_key, d_key = jax.random.split(key)
     g_params = spec.generator.init(g_key, jnp.zeros((1, spec.latent_dim), jnp.float32))
     d_params = spec.discriminator.init(d_key, jnp.zeros((1, 28, 28, 1), jnp.float32))

@@ -1,0 +1,184 @@
+"""The scripts end to end: subprocesses for real runs (resume, kill -9, sample), in-process
+calls for the many bad inputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import tree_equal
+from flax_gan import checkpoint
+from flax_gan.cli import sample_main, train_main
+from flax_gan.state import create_state, seed_keys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--data", "bundled", "--batch-size", "16", "--g-hidden", "32,64", "--d-hidden", "32", "--no-progress"]
+
+
+def script(name, *args, check=True):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", name), *map(str, args)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{name} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def final_state(workdir):
+    config = checkpoint.read_config(workdir)
+    manager = checkpoint.make_manager(workdir, read_only=True)
+    try:
+        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
+    finally:
+        manager.close()
+
+
+def test_train_resume_and_sample(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    script("train.py", "--steps", 60, "--workdir", straight, "--ckpt-every", 20, *SMALL)
+    script("train.py", "--steps", 30, "--workdir", split, "--ckpt-every", 20, *SMALL)
+    resumed = script("train.py", "--steps", 60, "--workdir", split)  # the rest from config.json
+    assert "resuming from the checkpoint at step 30" in resumed.stderr
+    assert tree_equal(final_state(str(straight)), final_state(str(split)))
+    assert sorted(os.listdir(split / "checkpoints")) == ["30", "40", "60"]
+    assert (split / "samples" / "step_0000060.png").is_file()
+
+    a, b, png = tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "grid.png"
+    script("sample.py", "--workdir", split, "--num", 7, "--seed", 3, "--out", a, "--png", png)
+    script("sample.py", "--workdir", straight, "--num", 7, "--seed", 3, "--out", b)
+    x = np.load(a)
+    assert x.shape == (7, 28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert np.array_equal(x, np.load(b))
+    assert png.stat().st_size > 0
+    script("sample.py", "--workdir", split, "--num", 7, "--seed", 4, "--out", b)
+    assert not np.array_equal(x, np.load(b))
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path):
+    steps, flags = 1500, ["--ckpt-every", 100, "--log-every", 50, "--sample-every", 1000, *SMALL]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    script("train.py", "--steps", steps, "--workdir", reference, *flags)
+
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--steps", str(steps),
+         "--workdir", str(killed), *map(str, flags)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        done = os.listdir(killed / "checkpoints") if (killed / "checkpoints").is_dir() else []
+        if any(d.isdigit() and int(d) >= 200 for d in done):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = max(int(d) for d in os.listdir(killed / "checkpoints") if d.isdigit())
+    assert stopped_at < steps, "the run finished before it could be killed; make it longer"
+
+    script("train.py", "--steps", steps, "--workdir", killed)
+    assert tree_equal(final_state(str(reference)), final_state(str(killed)))
+    lines = (killed / "metrics.jsonl").read_text().splitlines()
+    assert [int(line.split('"step": ')[1].split(",")[0]) for line in lines] == list(range(50, steps + 1, 50))
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cli") / "run"
+    assert train_main(["--steps", "20", "--workdir", str(workdir), "--ckpt-every", "10", *SMALL]) == 0
+    return workdir
+
+
+def snapshot(path):
+    """Every file under `path` with its size, mtime and bytes: to prove nothing changed."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(root, name)
+            with open(p, "rb") as f:
+                out[p] = (os.stat(p).st_mtime_ns, f.read())
+    return out
+
+
+def run_main(main, argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+BAD_TRAIN = [
+    (["--steps", "0"], "steps must be a positive integer, got 0"),
+    (["--steps", "-5"], "steps must be a positive integer, got -5"),
+    (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
+    (["--steps", "10", "--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+    (["--steps", "10", "--data", "imagenet"], "invalid choice: 'imagenet'"),
+    (["--steps", "10", "--data-dir", "/no/such/dir"], "data_dir '/no/such/dir' does not exist"),
+    (["--steps", "10", "--lr", "nan"], "lr must be a positive finite number, got nan"),
+    (["--steps", "10", "--g-hidden", "0,3"], "comma-separated positive integers like 256,512, got '0,3'"),
+    (["--steps", "10", "--output-activation", "relu"], "invalid choice: 'relu'"),
+    (["--steps", "10", "--ckpt-every", "0"], "ckpt_every must be a positive integer, got 0"),
+    (["--steps", "40", "--loss", "minimax"], "loss is 'minimax' but the run in"),
+    (["--steps", "40", "--seed", "1"], "seed is 1 but the run in"),
+    (["--steps", "40", "--batch-size", "6000"], "batch_size is 6000 but the run in"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_TRAIN)
+def test_train_bad_input_one_line_exit_2_nothing_touched(trained_workdir, capsys, argv, message):
+    before = snapshot(trained_workdir)
+    code, err = run_main(train_main, [*argv, "--workdir", str(trained_workdir), "--no-progress"], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert snapshot(trained_workdir) == before
+
+
+def test_train_bad_input_on_new_workdirs(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    code, err = run_main(train_main, ["--steps", "5", "--workdir", str(a_file)], capsys)
+    assert code == 2 and "exists and is not a directory" in err and a_file.read_text() == "keep me"
+
+    fresh = tmp_path / "fresh"
+    code, err = run_main(train_main, ["--steps", "5", "--workdir", str(fresh), "--data", "bundled", "--batch-size", "6000"], capsys)
+    assert code == 2 and "batch_size must be at most the number of training images (5000), got 6000" in err
+    assert not fresh.exists()
+
+
+BAD_SAMPLE = [
+    (["--num", "0"], "--num must be a positive integer, got 0"),
+    (["--out", "x.txt"], "--out must name a .npy file, got 'x.txt'"),
+    (["--out", "/no/such/dir/x.npy"], "folder '/no/such/dir' does not exist"),
+    (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_SAMPLE)
+def test_sample_bad_input(trained_workdir, tmp_path, capsys, argv, message):
+    out = ["--out", str(tmp_path / "s.npy")] if "--out" not in argv else []
+    code, err = run_main(sample_main, ["--workdir", str(trained_workdir), *out, *argv], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sample_without_checkpoint(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, err = run_main(sample_main, ["--workdir", str(empty), "--out", str(tmp_path / "s.npy")], capsys)
+    assert code == 2 and "no checkpoint in" in err and "train first" in err
+    assert os.listdir(empty) == [] and not (tmp_path / "s.npy").exists()
+    code, err = run_main(sample_main, ["--workdir", str(tmp_path / "missing"), "--out", str(tmp_path / "s.npy")], capsys)
+    assert code == 2 and "does not exist" in err
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    result = script("train.py", "--steps", "0", "--workdir", tmp_path / "w", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "train.py: error: steps must be a positive integer, got 0"
+    assert not (tmp_path / "w").exists()
