@@ -35,7 +35,8 @@ def checkpoint_dir(workdir: str) -> str:
 def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
     """An orbax CheckpointManager for `<workdir>/checkpoints` (async saves, last 3 kept)."""
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep,
+        max_to_keep=None if read_only else max_to_keep,
+        save_interval_steps=0 if read_only else 1,
         create=not read_only,
         read_only=read_only,
         cleanup_tmp_directories=not read_only,

@@ -41,7 +41,15 @@ class _StderrHandler(logging.Handler):
         print(self.format(record), file=sys.stderr)
 
 
+def _quiet_read_only_notice(record: logging.LogRecord) -> bool:
+    # orbax warns on every read-only manager, which sample.py and resume checks open on purpose.
+    return "Given directory is read only" not in record.getMessage()
+
+
 def _setup_logging() -> None:
+    absl_logger = logging.getLogger("absl")
+    if _quiet_read_only_notice not in absl_logger.filters:
+        absl_logger.addFilter(_quiet_read_only_notice)
     if not log.handlers:
         log.addHandler(_StderrHandler())
         log.setLevel(logging.INFO)
