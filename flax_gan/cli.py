@@ -227,3 +227,55 @@ def _save_npy(path: str, array) -> None:
     with open(tmp, "wb") as f:
         np.save(f, array)
     os.replace(tmp, path)
+
+
+def benchmark_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="benchmark.py",
+        description=(
+            "Measure training speed: a Python loop over the jitted train_step and the fused "
+            "train_steps at several batch sizes, against the matmul ceiling of one step's "
+            "matmuls and (with PyTorch installed) the seed's PyTorch loop, run alternately."
+        ),
+    )
+    p.add_argument("--batch-sizes", type=_sizes, default=(64, 128, 512), help="batch sizes, comma-separated (default: 64,128,512)")
+    p.add_argument("--ks", type=_sizes, default=(100, 1000), help="steps per fused call, comma-separated (default: 100,1000)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats of each measurement after a warm-up (default: 3)")
+    p.add_argument("--loop-steps", type=int, default=100, help="steps per timed repeat of the Python loop (default: 100)")
+    p.add_argument("--data", choices=("synthetic", "bundled"), default="synthetic", help="images on device (default: synthetic, 60000 images)")
+    p.add_argument("--no-seed", action="store_true", help="skip the seed's PyTorch loop")
+    p.add_argument("--seed-steps", type=int, default=100, help="seed-loop steps per paired run (default: 100)")
+    p.add_argument("--seed-repeats", type=int, default=5, help="paired project/seed runs (default: 5)")
+    p.add_argument("--cli-steps", type=int, default=2000, help="steps of scripts/train.py --data bundled to time; 0 skips (default: 2000)")
+    p.add_argument("--no-startup", action="store_true", help="skip timing scripts/train.py --steps 100 from launch to exit")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    return p
+
+
+def benchmark_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/benchmark.py. Returns the exit code."""
+    args = benchmark_parser().parse_args(argv)
+    for flag in ("repeats", "loop_steps", "seed_steps", "seed_repeats"):
+        if getattr(args, flag) <= 0:
+            print(f"benchmark.py: error: --{flag.replace('_', '-')} must be a positive integer, got {getattr(args, flag)}", file=sys.stderr)
+            return 2
+    if args.cli_steps < 0:
+        print(f"benchmark.py: error: --cli-steps must be 0 or more, got {args.cli_steps}", file=sys.stderr)
+        return 2
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        print(f"benchmark.py: error: --json: folder of {args.json!r} does not exist", file=sys.stderr)
+        return 2
+    import json
+
+    from flax_gan import benchmark
+
+    result = benchmark.run(
+        batch_sizes=args.batch_sizes, ks=args.ks, repeats=args.repeats, loop_steps=args.loop_steps,
+        data=args.data, seed_baseline=not args.no_seed, seed_steps=args.seed_steps,
+        seed_repeats=args.seed_repeats, cli_steps=args.cli_steps, startup=not args.no_startup,
+    )
+    if args.json:
+        from flax_gan.checkpoint import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
