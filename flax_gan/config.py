@@ -35,6 +35,15 @@ TRAJECTORY_FIELDS = (
 )
 
 
+# Named starting points for --preset; flags and --config files apply on top.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Our defaults: the seed's model, losses and optimizer, with the tanh output its post preferred.
+    "default": {},
+    # The seed's code exactly as listed: sigmoid output (data in [0, 1]), everything else as default.
+    "seed": {"output_activation": "sigmoid"},
+}
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message is one line meant for the user."""
 
@@ -127,6 +136,58 @@ class Config:
             for name in TRAJECTORY_FIELDS
             if getattr(self, name) != getattr(other, name)
         ]
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Settings from a JSON (.json) or YAML (.yaml/.yml) file: a mapping of Config field names.
+
+    Dashes in keys are accepted for underscores (``batch-size``); unknown keys are an error.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    try:
+        with open(path) as f:
+            text = f.read()
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config file must end in .json, .yaml or .yml, got {path!r}")
+    except (OSError, ValueError) as e:  # json and yaml parse errors are ValueErrors
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"cannot parse config file {path!r}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # yaml.YAMLError
+        raise ConfigError(f"cannot parse config file {path!r}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path!r} must hold a mapping of settings, got {type(data).__name__}")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"config file {path!r}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    for key in ("lr", "b1", "b2"):
+        if isinstance(data.get(key), str):  # YAML reads 2e-4 (no dot) as a string
+            try:
+                data[key] = float(data[key])
+            except ValueError:
+                pass  # validate() names the bad value
+    for key in ("g_hidden", "d_hidden"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
+        elif isinstance(data.get(key), str):
+            data[key] = parse_sizes(data[key])
+    return data
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The settings of a named preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
+    return dict(PRESETS[name])
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

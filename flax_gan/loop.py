@@ -1,9 +1,14 @@
 """The outer training loop behind scripts/train.py.
 
 `run` takes a validated `Config` and a loaded `Dataset`, resumes from the workdir's latest
-checkpoint if there is one, and trains up to `config.steps` in fused chunks
-(`train_steps`). Between chunks, never inside them, it logs to ``metrics.jsonl``, updates the
-progress bar, writes sample grids and starts (asynchronous) checkpoints.
+usable checkpoint if there is one, and trains up to `config.steps` in fused chunks
+(`train_steps`, at most `log_every` steps each). Between chunks, never inside them, it checks
+for divergence, logs to ``metrics.jsonl`` and TensorBoard, updates the progress bar, writes
+sample grids and starts (asynchronous) checkpoints.
+
+On SIGTERM or SIGINT it finishes the chunk in flight, saves a checkpoint, waits for it and
+raises `Preempted`; a second SIGINT stops at once. Non-finite losses or parameters raise
+`Diverged` without saving, so the last good checkpoint stays the latest.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from flax_gan import checkpoint
@@ -28,7 +36,20 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
+TENSORBOARD_DIR = "tensorboard"
 GRID_SIZE = 25  # a 5x5 grid, as the seed saved
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a checkpoint; `signum` says which."""
+
+    def __init__(self, signum: int, step: int):
+        self.signum, self.step = signum, step
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; the checkpoint is saved")
+
+
+class Diverged(RuntimeError):
+    """Losses or parameters became non-finite; the message names the step."""
 
 
 def next_stop(step: int, config: Config) -> int:
@@ -39,15 +60,21 @@ def next_stop(step: int, config: Config) -> int:
     return min(stops)
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
 def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     """Trains (or resumes) the run that `config` describes; returns the final state.
 
     The caller checks the workdir's saved config (`checkpoint.check_resume`) before this.
+    Raises `Preempted` after a SIGTERM/SIGINT (checkpoint saved) and `Diverged` on NaN/inf.
     """
     init_key, train_key, sample_key = seed_keys(config.seed)
     manager = checkpoint.make_manager(config.workdir)
     fresh = create_state(config, init_key)
-    state = checkpoint.restore_latest(manager, fresh)
+    state = checkpoint.restore_latest(manager, fresh, quarantine=True)
     if state is None:
         state = fresh
         log.info("starting a new run in %s", config.workdir)
@@ -65,41 +92,104 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
         )
 
     images = jax.device_put(dataset.images)
-    grid_noise_key = sample_key  # the same z for every grid, so grids over time are comparable
+    writer = _tensorboard(config.workdir, step)
     bar = _progress_bar(config.steps, step, progress)
     window: list[dict[str, np.ndarray]] = []
-    window_start = time.perf_counter()
-    window_steps = 0
+    window_start, window_steps = time.perf_counter(), 0
+    saved = step if step else None  # the step of the latest checkpoint, if any
+    stop = _StopRequest()
     try:
-        while step < config.steps:
-            num = next_stop(step, config) - step
-            state, metrics = train_steps(state, images, train_key, num, config.batch_size)
-            metrics = jax.device_get(metrics)  # the one host sync per chunk
-            step += num
-            window.append(metrics)
-            window_steps += num
-            if bar is not None:
-                bar.update(num)
-            if step % config.log_every == 0 or step == config.steps:
-                elapsed = time.perf_counter() - window_start
-                row = _summary(step, window, window_steps / elapsed)
-                _append_jsonl(os.path.join(config.workdir, METRICS_FILE), row)
+        with stop:
+            while step < config.steps:
+                num = next_stop(step, config) - step
+                new_state, metrics = train_steps(state, images, train_key, num, config.batch_size)
+                metrics, finite = jax.device_get((metrics, _all_finite(new_state)))  # one sync per chunk
+                _check_finite(metrics, bool(finite), step, saved)
+                state, step = new_state, step + num
+                window.append(metrics)
+                window_steps += num
                 if bar is not None:
-                    bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}",
-                                    steps_s=f"{row['steps_per_sec']:.0f}")
-                window, window_steps, window_start = [], 0, time.perf_counter()
-            if step % config.sample_every == 0 or step == config.steps:
-                grid = image_grid(np.asarray(sample(state, grid_noise_key, GRID_SIZE)))
-                save_png(os.path.join(config.workdir, SAMPLES_DIR, f"step_{step:07d}.png"), grid)
-            if step % config.ckpt_every == 0 or step == config.steps:
-                checkpoint.save(manager, state)
+                    bar.update(num)
+                if step % config.log_every == 0 or step == config.steps:
+                    row = _summary(step, window, window_steps / (time.perf_counter() - window_start))
+                    _append_jsonl(os.path.join(config.workdir, METRICS_FILE), row)
+                    if writer is not None:
+                        for name, value in row.items():
+                            if name != "step":
+                                writer.add_scalar(name, value, step)
+                    if bar is not None:
+                        bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}",
+                                        steps_s=f"{row['steps_per_sec']:.0f}")
+                    window, window_steps, window_start = [], 0, time.perf_counter()
+                if step % config.sample_every == 0 or step == config.steps:
+                    grid = image_grid(np.asarray(sample(state, sample_key, GRID_SIZE)))
+                    save_png(os.path.join(config.workdir, SAMPLES_DIR, f"step_{step:07d}.png"), grid)
+                    if writer is not None:
+                        writer.add_image("samples", grid, step, dataformats="HW")
+                if step % config.ckpt_every == 0 or step == config.steps or stop.signum is not None:
+                    checkpoint.save(manager, state)
+                    saved = step
+                if stop.signum is not None and step < config.steps:
+                    manager.wait_until_finished()
+                    raise Preempted(stop.signum, step)
     finally:
         if bar is not None:
             bar.close()
+        if writer is not None:
+            writer.close()
         manager.wait_until_finished()
         manager.close()
     log.info("done: step %d, checkpoint in %s", step, checkpoint.checkpoint_dir(config.workdir))
     return state
+
+
+def _check_finite(metrics: dict[str, np.ndarray], params_finite: bool, start: int, saved: int | None) -> None:
+    losses = np.stack([metrics["d_loss"], metrics["g_loss"]])
+    bad = ~np.all(np.isfinite(losses), axis=0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = f"losses became non-finite at step {start + i + 1} (d_loss={losses[0, i]}, g_loss={losses[1, i]})"
+    elif not params_finite:
+        where = f"parameters became non-finite by step {start + len(bad)}"
+    else:
+        return
+    kept = f"the last checkpoint (step {saved}) is kept" if saved is not None else "no checkpoint was saved"
+    raise Diverged(f"training diverged: {where}; {kept}; try a smaller --lr or another --seed")
+
+
+class _StopRequest:
+    """Within `with`, the first SIGTERM/SIGINT sets `signum`; a second SIGINT interrupts at once."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals reach only the main thread
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+        log.warning("%s: finishing the current chunk and saving a checkpoint (Ctrl-C again to stop at once)",
+                    signal.Signals(signum).name)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _tensorboard(workdir: str, step: int):
+    """A tensorboardX writer in <workdir>/tensorboard, dropping events past `step` on resume."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        log.warning("tensorboardX is not installed: no TensorBoard logs (pip install tensorboardX)")
+        return None
+    return SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=step + 1 if step else None)
 
 
 def _summary(step: int, window: list[dict[str, np.ndarray]], steps_per_sec: float) -> dict[str, Any]:

@@ -60,10 +60,17 @@ def test_train_resume_and_sample(tmp_path):
     assert not np.array_equal(x, np.load(b))
 
 
-def test_kill_9_then_resume_is_bit_identical(tmp_path):
+@pytest.fixture(scope="module")
+def reference_1500(tmp_path_factory):
+    """1500 uninterrupted steps of the small model (--ckpt-every and --log-every do not change it)."""
+    reference = tmp_path_factory.mktemp("reference") / "run"
+    script("train.py", "--steps", 1500, "--workdir", reference, "--ckpt-every", 1500, *SMALL)
+    return final_state(str(reference))
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_1500):
     steps, flags = 1500, ["--ckpt-every", 100, "--log-every", 50, "--sample-every", 1000, *SMALL]
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    script("train.py", "--steps", steps, "--workdir", reference, *flags)
+    killed = tmp_path / "killed"
 
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "scripts", "train.py"), "--steps", str(steps),
@@ -82,9 +89,40 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
     assert stopped_at < steps, "the run finished before it could be killed; make it longer"
 
     script("train.py", "--steps", steps, "--workdir", killed)
-    assert tree_equal(final_state(str(reference)), final_state(str(killed)))
+    assert tree_equal(reference_1500, final_state(str(killed)))
     lines = (killed / "metrics.jsonl").read_text().splitlines()
     assert [int(line.split('"step": ')[1].split(",")[0]) for line in lines] == list(range(50, steps + 1, 50))
+
+
+def _stop_with(signum, tmp_path):
+    """Starts a run, sends `signum` once it is training, and returns (result, workdir)."""
+    workdir = tmp_path / signal.Signals(signum).name
+    flags = ["--steps", 1500, "--workdir", workdir, "--ckpt-every", 1000, "--log-every", 50, *SMALL]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "train.py"), *map(str, flags)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        metrics = workdir / "metrics.jsonl"
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    sent = time.time()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err, workdir, time.time() - sent
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_resume_is_exact(tmp_path, signum, reference_1500):
+    code, err, workdir, seconds = _stop_with(signum, tmp_path)
+    assert code == 128 + signum, err
+    assert f"stopped by {signal.Signals(signum).name} at step" in err and "rerun the same command" in err
+    assert seconds < 10
+    step = int(err.split(" at step ")[1].split(";")[0])
+    assert 0 < step < 1500 and step % 50 == 0
+    assert str(step) in os.listdir(workdir / "checkpoints")  # saved on the signal, not on --ckpt-every
+    script("train.py", "--steps", 1500, "--workdir", workdir)
+    assert tree_equal(final_state(str(workdir)), reference_1500)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +165,8 @@ BAD_TRAIN = [
     (["--steps", "40", "--loss", "minimax"], "loss is 'minimax' but the run in"),
     (["--steps", "40", "--seed", "1"], "seed is 1 but the run in"),
     (["--steps", "40", "--batch-size", "6000"], "batch_size is 6000 but the run in"),
+    (["--steps", "40", "--preset", "seed"], "output_activation is 'sigmoid' but the run in"),
+    (["--steps", "40", "--config", "/no/such.yaml"], "config file '/no/such.yaml' does not exist"),
 ]
 
 
@@ -175,6 +215,29 @@ def test_sample_without_checkpoint(tmp_path, capsys):
     assert os.listdir(empty) == [] and not (tmp_path / "s.npy").exists()
     code, err = run_main(sample_main, ["--workdir", str(tmp_path / "missing"), "--out", str(tmp_path / "s.npy")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_config_file_preset_and_flags_layer(tmp_path, capsys):
+    settings = tmp_path / "run.yaml"
+    settings.write_text("steps: 10\nbatch-size: 16\ng_hidden: [32, 64]\nd_hidden: [32]\ndata: bundled\nckpt_every: 5\n")
+    workdir = tmp_path / "run"
+    code = train_main(["--config", str(settings), "--preset", "seed", "--steps", "15", "--workdir", str(workdir), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    saved = checkpoint.read_config(str(workdir))
+    assert (saved.steps, saved.batch_size, saved.g_hidden, saved.output_activation) == (15, 16, (32, 64), "sigmoid")
+    assert "config: {" in capsys.readouterr().err  # the resolved config is printed at start
+    code, err = run_main(train_main, ["--workdir", str(tmp_path / "x")], capsys)
+    assert code == 2 and "--steps is required" in err
+
+
+def test_plot(trained_workdir, tmp_path, capsys):
+    from flax_gan.cli import plot_main
+
+    out = tmp_path / "curves.png"
+    assert plot_main(["--workdir", str(trained_workdir), "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
+    code, err = run_main(plot_main, ["--workdir", str(tmp_path), "--out", str(out)], capsys)
+    assert code == 2 and "no metrics.jsonl" in err
 
 
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):

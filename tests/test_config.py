@@ -50,3 +50,35 @@ def test_parse_sizes_and_unknown_keys():
             parse_sizes(bad)
     with pytest.raises(ConfigError, match="unknown setting"):
         Config.from_dict({"stepz": 3})
+
+
+def test_presets_and_config_files(tmp_path):
+    from flax_gan.config import load_config_file, preset
+
+    assert preset("seed") == {"output_activation": "sigmoid"}
+    with pytest.raises(ConfigError, match="preset must be one of default, seed; got 'paper'"):
+        preset("paper")
+    (tmp_path / "a.json").write_text('{"steps": 50, "batch-size": 32, "g_hidden": [64, 64]}')
+    assert load_config_file(str(tmp_path / "a.json")) == {"steps": 50, "batch_size": 32, "g_hidden": (64, 64)}
+    (tmp_path / "b.yaml").write_text("steps: 50\nlr: 2e-4\nd_hidden: 128,64\n")
+    assert load_config_file(str(tmp_path / "b.yaml")) == {"steps": 50, "lr": 2e-4, "d_hidden": (128, 64)}
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("c.json", '{"stepz": 5}', "unknown setting(s) stepz"),
+        ("c.json", "{not json", "cannot parse config file"),
+        ("c.yaml", "steps: [1", "cannot parse config file"),
+        ("c.json", "[1, 2]", "must hold a mapping of settings, got list"),
+        ("c.toml", "steps = 5", "must end in .json, .yaml or .yml"),
+    ],
+)
+def test_bad_config_files(tmp_path, name, text, message):
+    from flax_gan.config import load_config_file
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config_file(str(tmp_path / name))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config_file(str(tmp_path / "missing.json"))
