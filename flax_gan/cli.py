@@ -209,7 +209,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         import numpy as np
 
         from flax_gan import checkpoint
-        from flax_gan.sampling import image_grid, sample, save_png
+        from flax_gan.sampling import image_grid, save_png
         from flax_gan.state import create_state, seed_keys
 
         config = checkpoint.read_config(args.workdir)
@@ -220,10 +220,9 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         manager = checkpoint.make_manager(args.workdir, read_only=True)
         state = checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
         manager.close()
-        images = np.asarray(sample(state, jax.random.key(args.seed), args.num))[..., 0]
-        _save_npy(args.out, images)
+        images = _sample_to_npy(state, jax.random.key(args.seed), args.num, args.out)
         if args.png:
-            shown = images[:100]
+            shown = np.asarray(images[:100])
             cols = math.ceil(math.sqrt(len(shown)))
             save_png(args.png, image_grid(shown, rows=math.ceil(len(shown) / cols), cols=cols))
         log.info("wrote %d samples from step %d to %s", args.num, int(state.step), args.out)
@@ -234,8 +233,8 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_sample_args(args: argparse.Namespace) -> None:
-    if args.num <= 0:
-        raise ConfigError(f"--num must be a positive integer, got {args.num}")
+    if not 0 < args.num <= MAX_SAMPLES:
+        raise ConfigError(f"--num must be between 1 and {MAX_SAMPLES:,}, got {args.num}")
     if not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
     if not os.path.isdir(args.workdir):
@@ -252,13 +251,35 @@ def _check_sample_args(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} {path!r} is a directory")
 
 
-def _save_npy(path: str, array) -> None:
+SAMPLE_CHUNK = 10_000
+MAX_SAMPLES = 1_000_000  # 3.1 GB of float32 images
+
+
+def _sample_to_npy(state, key, num: int, path: str):
+    """Writes `num` samples to `path` (.npy, float32 (num, 28, 28)) in chunks, atomically.
+
+    Chunk i uses fold_in(key, i), so memory stays bounded and the same key and num always
+    give the same file. Returns the written array, memory-mapped.
+    """
+    import jax
     import numpy as np
 
+    from flax_gan.sampling import sample
+
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(num, 28, 28))
+    try:
+        for i, start in enumerate(range(0, num, SAMPLE_CHUNK)):
+            n = min(SAMPLE_CHUNK, num - start)
+            out[start : start + n] = np.asarray(sample(state, jax.random.fold_in(key, i), n))[..., 0]
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return np.load(path, mmap_mode="r")
 
 
 def benchmark_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,9 @@ DATA_SOURCES = ("auto", "tfds", "bundled", "synthetic")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 LOSSES = ("non-saturating", "minimax")
 
+# Parameters of G and D together: the seed's model has 0.77M; 250M is 4 GB of state with Adam.
+MAX_PARAMS = 250_000_000
+
 # Settings that decide the training trajectory. A run resumed in a workdir must use the same
 # values, or it would not continue the run it claims to continue.
 TRAJECTORY_FIELDS = (
@@ -112,6 +115,15 @@ class Config:
                 raise ConfigError(f"{name} must be a list of positive integers, got {sizes!r}")
         if not self.g_hidden:
             raise ConfigError("g_hidden must name at least one hidden layer, got none")
+        g_dims = [self.latent_dim, *self.g_hidden, 784]
+        d_dims = [784, *self.d_hidden, 1]
+        params = sum((a + 1) * b for dims in (g_dims, d_dims) for a, b in zip(dims[:-1], dims[1:]))
+        if params > MAX_PARAMS:
+            raise ConfigError(
+                f"g_hidden {','.join(map(str, self.g_hidden))} and d_hidden {','.join(map(str, self.d_hidden))} "
+                f"make {params:,} parameters; at most {MAX_PARAMS:,} are allowed (with Adam's two moments "
+                "and the gradients that is 16 bytes each)"
+            )
         _choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         _choice("loss", self.loss, LOSSES)
         _positive_float("lr", self.lr)

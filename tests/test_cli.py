@@ -162,6 +162,7 @@ BAD_TRAIN = [
     (["--steps", "10", "--g-hidden", "0,3"], "comma-separated positive integers like 256,512, got '0,3'"),
     (["--steps", "10", "--output-activation", "relu"], "invalid choice: 'relu'"),
     (["--steps", "10", "--ckpt-every", "0"], "ckpt_every must be a positive integer, got 0"),
+    (["--steps", "10", "--g-hidden", "100000,100000"], "make 10,088,625,937 parameters; at most 250,000,000"),
     (["--steps", "40", "--loss", "minimax"], "loss is 'minimax' but the run in"),
     (["--steps", "40", "--seed", "1"], "seed is 1 but the run in"),
     (["--steps", "40", "--batch-size", "6000"], "batch_size is 6000 but the run in"),
@@ -193,7 +194,8 @@ def test_train_bad_input_on_new_workdirs(tmp_path, capsys):
 
 
 BAD_SAMPLE = [
-    (["--num", "0"], "--num must be a positive integer, got 0"),
+    (["--num", "0"], "--num must be between 1 and 1,000,000, got 0"),
+    (["--num", "10000000"], "--num must be between 1 and 1,000,000, got 10000000"),
     (["--out", "x.txt"], "--out must name a .npy file, got 'x.txt'"),
     (["--out", "/no/such/dir/x.npy"], "folder '/no/such/dir' does not exist"),
     (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
