@@ -130,6 +130,8 @@ def resolve_train_config(overrides: dict, preset_name: str | None = None,
     if "steps" not in overrides:
         raise ConfigError("--steps is required (or steps in the --config file)")
     workdir = overrides.get("workdir", Config.workdir)
+    if not isinstance(workdir, str) or not workdir:
+        raise ConfigError(f"workdir must be a non-empty path, got {workdir!r}")
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ConfigError(f"workdir {workdir!r} exists and is not a directory")
     saved = checkpoint.read_config(workdir)

@@ -103,6 +103,8 @@ class Config:
     def validate(self) -> "Config":
         """Checks every value; returns self or raises `ConfigError` (one line)."""
         _positive_int("steps", self.steps)
+        if self.steps >= 2**31:
+            raise ConfigError(f"steps must be below 2**31 (the step counter is int32), got {self.steps}")
         _int("seed", self.seed)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")

@@ -155,6 +155,8 @@ BAD_TRAIN = [
     (["--steps", "0"], "steps must be a positive integer, got 0"),
     (["--steps", "-5"], "steps must be a positive integer, got -5"),
     (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
+    (["--steps", "99999999999"], "steps must be below 2**31"),
+    (["--steps", "10", "--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
     (["--steps", "10", "--batch-size", "0"], "batch_size must be a positive integer, got 0"),
     (["--steps", "10", "--data", "imagenet"], "invalid choice: 'imagenet'"),
     (["--steps", "10", "--data-dir", "/no/such/dir"], "data_dir '/no/such/dir' does not exist"),

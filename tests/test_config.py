@@ -29,6 +29,15 @@ def test_defaults_are_the_seeds_setup():
         ({"ckpt_every": 0}, "ckpt_every must be a positive integer, got 0"),
         ({"seed": -1}, "seed must be in [0, 2**32), got -1"),
         ({"data_dir": "/no/such/dir"}, "data_dir '/no/such/dir' does not exist"),
+        ({"steps": 2**31}, "steps must be below 2**31"),
+        ({"steps": 2.5}, "steps must be an integer, got 2.5"),
+        ({"latent_dim": 0}, "latent_dim must be a positive integer, got 0"),
+        ({"d_hidden": (16, -1)}, "d_hidden must be a list of positive integers"),
+        ({"g_hidden": ()}, "g_hidden must name at least one hidden layer"),
+        ({"b2": -0.1}, "b2 must be a number in [0, 1), got -0.1"),
+        ({"sample_every": -2}, "sample_every must be a positive integer, got -2"),
+        ({"log_every": 0}, "log_every must be a positive integer, got 0"),
+        ({"workdir": ""}, "workdir must be a non-empty path"),
     ],
 )
 def test_validation_names_value_and_what_is_allowed(change, message):
