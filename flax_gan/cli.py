@@ -108,6 +108,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=LOSSES, help="G's loss: non-saturating -log D(G(z)) or minimax log(1 - D(G(z))) (default: non-saturating)")
     p.add_argument("--g-hidden", type=_sizes, help="G's hidden layer sizes, comma-separated (default: 256,512)")
     p.add_argument("--d-hidden", type=_sizes, help="D's hidden layer sizes, comma-separated (default: 256)")
+    p.add_argument("--devices", type=int, help="split each batch over this many local devices (default: all); results match one device within float rounding")
     p.add_argument("--ckpt-every", type=int, help=f"save a checkpoint every this many steps, and at the end (default: {d.ckpt_every})")
     p.add_argument("--sample-every", type=int, help=f"write a 5x5 sample grid to <workdir>/samples every this many steps (default: {d.sample_every})")
     p.add_argument("--log-every", type=int, help=f"append mean losses to <workdir>/metrics.jsonl every this many steps (default: {d.log_every})")
@@ -158,6 +159,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         config = config.replace(data=dataset.source)
         if saved is not None:
             checkpoint.check_resume(saved, config)
+        from flax_gan import parallel
+
+        parallel.check_batch(config.batch_size, parallel.make_mesh(config.devices))
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
                 f"batch_size must be at most the number of training images ({dataset.images.shape[0]}), "

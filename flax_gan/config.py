@@ -69,6 +69,7 @@ class Config:
     lr: float = 2e-4
     b1: float = 0.5
     b2: float = 0.999
+    devices: int | None = None  # None: every local device; a batch is split over them
     ckpt_every: int = 1000
     sample_every: int = 2000
     log_every: int = 100
@@ -133,6 +134,8 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+        if self.devices is not None:
+            _positive_int("devices", self.devices)
         for name in ("ckpt_every", "sample_every", "log_every"):
             _positive_int(name, getattr(self, name))
         if not isinstance(self.workdir, str) or not self.workdir:

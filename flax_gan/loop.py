@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_gan import checkpoint
+from flax_gan import checkpoint, parallel
 from flax_gan.config import Config
 from flax_gan.data import Dataset
 from flax_gan.sampling import image_grid, sample, save_png
@@ -72,8 +72,11 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     Raises `Preempted` after a SIGTERM/SIGINT (checkpoint saved) and `Diverged` on NaN/inf.
     """
     init_key, train_key, sample_key = seed_keys(config.seed)
+    mesh = parallel.make_mesh(config.devices)
+    parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)
-    fresh = create_state(config, init_key)
+    # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
+    fresh = jax.device_put(create_state(config, init_key), parallel.replicated(mesh))
     state = checkpoint.restore_latest(manager, fresh, quarantine=True)
     if state is None:
         state = fresh
@@ -91,7 +94,11 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
             f"batch_size {config.batch_size} is larger than the {dataset.images.shape[0]} training images"
         )
 
-    images = jax.device_put(dataset.images)
+    images = jax.device_put(dataset.images, parallel.replicated(mesh))
+    mesh = mesh if mesh.size > 1 else None
+    if mesh is not None:
+        log.info("data parallel over %d devices: %d images per device per step", mesh.size,
+                 config.batch_size // mesh.size)
     writer = _tensorboard(config.workdir, step)
     bar = _progress_bar(config.steps, step, progress)
     window: list[dict[str, np.ndarray]] = []
@@ -102,7 +109,7 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
         with stop:
             while step < config.steps:
                 num = next_stop(step, config) - step
-                new_state, metrics = train_steps(state, images, train_key, num, config.batch_size)
+                new_state, metrics = train_steps(state, images, train_key, num, config.batch_size, mesh)
                 metrics, finite = jax.device_get((metrics, _all_finite(new_state)))  # one sync per chunk
                 _check_finite(metrics, bool(finite), step, saved)
                 state, step = new_state, step + num

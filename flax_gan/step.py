@@ -15,6 +15,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from flax_gan.losses import discriminator_loss, generator_loss
 from flax_gan.state import GANState
@@ -117,8 +118,8 @@ def _steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return num_examples // batch_size
 
 
-@functools.partial(jax.jit, static_argnames=("num_steps", "batch_size"))
-def _train_steps(state, images, key, num_steps, batch_size):
+@functools.partial(jax.jit, static_argnames=("num_steps", "batch_size", "mesh"))
+def _train_steps(state, images, key, num_steps, batch_size, mesh=None):
     num_examples = images.shape[0]
     steps_per_epoch = num_examples // batch_size
 
@@ -131,7 +132,10 @@ def _train_steps(state, images, key, num_steps, batch_size):
             lambda: perm,
         )
         idx = jax.lax.dynamic_slice(perm, ((step % steps_per_epoch) * batch_size,), (batch_size,))
-        state, metrics = _train_step(state, images[idx], key)
+        batch = images[idx]
+        if mesh is not None:  # split the batch over the devices; XLA adds the gradient all-reduce
+            batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, PartitionSpec("data")))
+        state, metrics = _train_step(state, batch, key)
         return (state, perm), metrics
 
     perm0 = _epoch_permutation(key, state.step // steps_per_epoch, num_examples)
@@ -140,7 +144,12 @@ def _train_steps(state, images, key, num_steps, batch_size):
 
 
 def train_steps(
-    state: GANState, images: jax.Array, key: jax.Array, num_steps: int, batch_size: int = 128
+    state: GANState,
+    images: jax.Array,
+    key: jax.Array,
+    num_steps: int,
+    batch_size: int = 128,
+    mesh: Mesh | None = None,
 ) -> tuple[GANState, Metrics]:
     """Runs `num_steps` of `train_step` in one compiled call (`jax.lax.scan`).
 
@@ -149,7 +158,10 @@ def train_steps(
       images: the whole training set on device, uint8, shape (N, 28, 28, 1).
       key: the run's base PRNG key (as for `train_step`).
       num_steps: how many steps to run (static: each distinct value compiles once).
-      batch_size: images per step; at most N.
+      batch_size: images per step (the global batch); at most N.
+      mesh: a 1-D `jax.sharding.Mesh` with axis ``data`` (`flax_gan.parallel.make_mesh`) to
+        split each batch over its devices (state and images replicated on them, see
+        `flax_gan.parallel`); None runs where the inputs are.
 
     Each step's batch is drawn inside the call: ``images[batch_indices(key, step, N, B)]``, a
     per-epoch permutation without replacement, last partial batch dropped. The result equals
@@ -165,4 +177,6 @@ def train_steps(
     if not isinstance(num_steps, int) or num_steps <= 0:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
     _steps_per_epoch(images.shape[0], batch_size)
-    return _train_steps(state, images, key, num_steps=num_steps, batch_size=batch_size)
+    if mesh is not None and batch_size % mesh.size:
+        raise ValueError(f"batch_size {batch_size} does not split evenly over the mesh's {mesh.size} devices")
+    return _train_steps(state, images, key, num_steps=num_steps, batch_size=batch_size, mesh=mesh)

@@ -50,22 +50,14 @@ def test_train_resume_and_sample(tmp_path):
 
     a, b, png = tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "grid.png"
     script("sample.py", "--workdir", split, "--num", 7, "--seed", 3, "--out", a, "--png", png)
-    script("sample.py", "--workdir", straight, "--num", 7, "--seed", 3, "--out", b)
+    assert sample_main(["--workdir", str(straight), "--num", "7", "--seed", "3", "--out", str(b)]) == 0
     x = np.load(a)
     assert x.shape == (7, 28, 28) and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert np.array_equal(x, np.load(b))
     assert png.stat().st_size > 0
-    script("sample.py", "--workdir", split, "--num", 7, "--seed", 4, "--out", b)
+    assert sample_main(["--workdir", str(split), "--num", "7", "--seed", "4", "--out", str(b)]) == 0
     assert not np.array_equal(x, np.load(b))
-
-
-@pytest.fixture(scope="module")
-def reference_1500(tmp_path_factory):
-    """1500 uninterrupted steps of the small model (--ckpt-every and --log-every do not change it)."""
-    reference = tmp_path_factory.mktemp("reference") / "run"
-    script("train.py", "--steps", 1500, "--workdir", reference, "--ckpt-every", 1500, *SMALL)
-    return final_state(str(reference))
 
 
 def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_1500):
