@@ -11,7 +11,7 @@ from flax_gan.losses import discriminator_loss, generator_loss
 from flax_gan.models import Discriminator, Generator
 from flax_gan.sampling import sample
 from flax_gan.state import GANSpec, GANState, create_state, seed_keys
-from flax_gan.step import batch_indices, train_step, train_steps
+from flax_gan.step import batch_indices, train_step, train_steps, train_steps_many
 
 __all__ = [
     "Config",
@@ -31,5 +31,6 @@ __all__ = [
     "seed_keys",
     "train_step",
     "train_steps",
+    "train_steps_many",
 ]
 __version__ = "0.1.0"

@@ -128,6 +128,24 @@ def fused_runner(images: jax.Array, batch: int, k: int, spec: GANSpec = GANSpec(
     return timed
 
 
+def many_runner(images: jax.Array, batch: int, num_seeds: int, k: int, spec: GANSpec = GANSpec()) -> Callable[[], float]:
+    """A timer for `train_steps_many`: S GANs under `vmap`, `k` steps per call; returns GAN-steps/s."""
+    from flax_gan.step import train_steps_many
+
+    init_keys = jnp.stack([seed_keys(s)[0] for s in range(num_seeds)])
+    keys = jnp.stack([seed_keys(s)[1] for s in range(num_seeds)])
+    holder = {"states": jax.jit(jax.vmap(lambda key: create_state(spec, key)))(init_keys)}
+
+    def timed() -> float:
+        start = time.perf_counter()
+        holder["states"], metrics = train_steps_many(holder["states"], images, keys, k, batch)
+        jax.device_get(metrics)
+        return num_seeds * k / (time.perf_counter() - start)
+
+    timed()  # compile and warm up
+    return timed
+
+
 def paired(runner: Callable[[], float], batch: int, repeats: int, spec: GANSpec = GANSpec()) -> dict[str, Any]:
     """Alternates `runner` with a short ceiling measurement; the share of the ceiling per pair.
 
@@ -325,6 +343,7 @@ def run(
     seed_repeats: int = 5,
     cli_steps: int = 2000,
     startup: bool = True,
+    num_seeds: Sequence[int] = (1, 4, 16),
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Runs every measurement; returns them as one JSON-ready dict."""
@@ -350,6 +369,16 @@ def run(
             log(f"  {mode:5s} k={k or '-':>5} {row['median']:7.1f} steps/s (min {row['min']:.1f}, max {row['max']:.1f})"
                 f"  {row['gflops']:5.1f} GFLOP/s = {100 * row['share_of_ceiling']:.0f}% of the ceiling measured "
                 f"beside it ({row['ceiling_gflops']:.0f} GFLOP/s)")
+    if num_seeds:
+        result["many"] = []
+        batch = 128 if 128 in batch_sizes else batch_sizes[0]
+        k = min(ks)
+        for s in num_seeds:
+            timed = many_runner(images, batch, s, k, spec)
+            row = {"num_seeds": s, "batch": batch, "k": k, **_summary([timed() for _ in range(repeats)])}
+            result["many"].append(row)
+            log(f"{s:3d} GANs under vmap, batch {batch}, k={k}: {row['median']:7.1f} GAN-steps/s "
+                f"(min {row['min']:.1f}, max {row['max']:.1f})")
     if seed_baseline and torch_available():
         pairs = bench_seed_pairs(dataset.images, 128, 100, seed_steps, seed_repeats)
         result["seed"] = pairs

@@ -306,6 +306,8 @@ def benchmark_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-steps", type=int, default=100, help="seed-loop steps per paired run (default: 100)")
     p.add_argument("--seed-repeats", type=int, default=5, help="paired project/seed runs (default: 5)")
     p.add_argument("--cli-steps", type=int, default=2000, help="steps of scripts/train.py --data bundled to time; 0 skips (default: 2000)")
+    p.add_argument("--num-seeds", type=_sizes, default=(1, 4, 16), help="GAN counts to time under vmap (train_steps_many), comma-separated (default: 1,4,16)")
+    p.add_argument("--no-many", action="store_true", help="skip the many-GANs-under-vmap measurement")
     p.add_argument("--no-startup", action="store_true", help="skip timing scripts/train.py --steps 100 from launch to exit")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
@@ -332,6 +334,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
         batch_sizes=args.batch_sizes, ks=args.ks, repeats=args.repeats, loop_steps=args.loop_steps,
         data=args.data, seed_baseline=not args.no_seed, seed_steps=args.seed_steps,
         seed_repeats=args.seed_repeats, cli_steps=args.cli_steps, startup=not args.no_startup,
+        num_seeds=() if args.no_many else args.num_seeds,
     )
     if args.json:
         from flax_gan.checkpoint import write_text_atomic

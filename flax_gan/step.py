@@ -180,3 +180,56 @@ def train_steps(
     if mesh is not None and batch_size % mesh.size:
         raise ValueError(f"batch_size {batch_size} does not split evenly over the mesh's {mesh.size} devices")
     return _train_steps(state, images, key, num_steps=num_steps, batch_size=batch_size, mesh=mesh)
+
+
+@functools.partial(jax.jit, static_argnames=("num_steps", "batch_size"))
+def _train_steps_many(states, images, keys, num_steps, batch_size):
+    num_examples = images.shape[0]
+    steps_per_epoch = num_examples // batch_size
+    step0 = states.step[0]  # every GAN is at the same step
+    permutations = jax.vmap(_epoch_permutation, in_axes=(0, None, None))
+
+    def body(perms, i):
+        states, perms = perms
+        step = step0 + i  # unbatched, so the cond below stays a cond under the vmap
+        perms = jax.lax.cond(
+            step % steps_per_epoch == 0,
+            lambda: permutations(keys, step // steps_per_epoch, num_examples),
+            lambda: perms,
+        )
+        start = (step % steps_per_epoch) * batch_size
+        idx = jax.lax.dynamic_slice_in_dim(perms, start, batch_size, axis=1)
+        states, metrics = jax.vmap(_train_step)(states, images[idx], keys)
+        return (states, perms), metrics
+
+    perms0 = permutations(keys, step0 // steps_per_epoch, num_examples)
+    (states, _), metrics = jax.lax.scan(body, (states, perms0), jnp.arange(num_steps))
+    return states, metrics
+
+
+def train_steps_many(
+    states: GANState, images: jax.Array, keys: jax.Array, num_steps: int, batch_size: int = 128
+) -> tuple[GANState, Metrics]:
+    """`train_steps` for S independent GANs at once, vectorised with `jax.vmap` in one program.
+
+    Args:
+      states: S `GANState`s stacked on a leading axis (e.g. ``jax.vmap(create_state)`` over S
+        init keys), all at the same step.
+      images: the shared training set, uint8 (N, 28, 28, 1).
+      keys: S base keys, one per GAN (each GAN's `train_steps` key).
+      num_steps, batch_size: as for `train_steps`.
+
+    GAN i follows the trajectory `train_steps(states[i], images, keys[i], ...)` would: its own
+    batches, noise and updates (equal up to float rounding of the batched matmuls).
+
+    Returns:
+      (new_states, metrics): metrics of shape (num_steps, S).
+    """
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or images.dtype != jnp.uint8:
+        raise ValueError(f"images must be uint8 of shape (N, 28, 28, 1), got {images.dtype}{tuple(images.shape)}")
+    if not isinstance(num_steps, int) or num_steps <= 0:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    if states.step.ndim != 1 or keys.shape[:1] != states.step.shape:
+        raise ValueError(f"states and keys need one leading axis of the same length, got {states.step.shape} and {keys.shape}")
+    _steps_per_epoch(images.shape[0], batch_size)
+    return _train_steps_many(states, images, keys, num_steps=num_steps, batch_size=batch_size)

@@ -31,7 +31,8 @@ def test_step_flops_counts_every_matmul_once():
 def test_run_small_and_json(tmp_path, capsys):
     out = tmp_path / "b.json"
     code = benchmark_main(["--batch-sizes", "16", "--ks", "5", "--repeats", "1", "--loop-steps", "3",
-                           "--no-seed", "--cli-steps", "0", "--no-startup", "--json", str(out)])
+                           "--no-seed", "--cli-steps", "0", "--no-startup", "--num-seeds", "1,2",
+                           "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["ceiling"]["16"]["gflops"] > 0
@@ -39,6 +40,8 @@ def test_run_small_and_json(tmp_path, capsys):
     assert modes == [("loop", None), ("fused", 5)]
     for row in result["project"]:
         assert row["min"] <= row["median"] <= row["max"] and row["share_of_ceiling"] > 0
+    assert [row["num_seeds"] for row in result["many"]] == [1, 2]
+    assert all(row["median"] > 0 for row in result["many"])
     assert "steps/s" in capsys.readouterr().out
 
 

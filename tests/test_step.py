@@ -125,3 +125,21 @@ def test_vmap_over_states(small_config, small_images):
     assert metrics["d_loss"].shape == (2,)
     single, _ = train_step(create_state(small_config, keys[1]), images, keys[1])
     assert max_diff(jax.tree.map(lambda x: x[1], new.g_params), single.g_params) < 1e-5
+
+
+def test_many_gans_at_once_equal_each_trained_alone(small_config, small_images):
+    from flax_gan.step import train_steps_many
+
+    images = jnp.asarray(small_images)
+    seeds = (0, 1, 2)
+    init_keys = jnp.stack([seed_keys(s)[0] for s in seeds])
+    keys = jnp.stack([seed_keys(s)[1] for s in seeds])
+    states = jax.jit(jax.vmap(lambda k: create_state(small_config, k)))(init_keys)
+    many, metrics = train_steps_many(states, images, keys, 13, 16)  # crosses an epoch boundary
+    assert metrics["d_loss"].shape == (13, 3)
+    for i, seed in enumerate(seeds):
+        alone, alone_metrics = train_steps(create_state(small_config, init_keys[i]), images, keys[i], 13, 16)
+        assert max_diff(jax.tree.map(lambda x: x[i], many.g_params), alone.g_params) < 1e-5
+        assert max_diff(jax.tree.map(lambda x: x[i], many.d_params), alone.d_params) < 1e-5
+        np.testing.assert_allclose(metrics["d_loss"][:, i], alone_metrics["d_loss"], rtol=1e-4)
+    assert not np.allclose(metrics["d_loss"][:, 0], metrics["d_loss"][:, 1])
