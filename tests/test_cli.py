@@ -60,8 +60,16 @@ def test_train_resume_and_sample(tmp_path):
     assert not np.array_equal(x, np.load(b))
 
 
-def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_1500):
-    steps, flags = 1500, ["--ckpt-every", 100, "--log-every", 50, "--sample-every", 1000, *SMALL]
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """1000 uninterrupted steps of the small model (--ckpt-every and --log-every do not change it)."""
+    reference = tmp_path_factory.mktemp("reference") / "run"
+    script("train.py", "--steps", 1000, "--workdir", reference, "--ckpt-every", 1000, *SMALL)
+    return final_state(str(reference))
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_run):
+    steps, flags = 1000, ["--ckpt-every", 100, "--log-every", 50, "--sample-every", 1000, *SMALL]
     killed = tmp_path / "killed"
 
     proc = subprocess.Popen(
@@ -81,7 +89,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_1500):
     assert stopped_at < steps, "the run finished before it could be killed; make it longer"
 
     script("train.py", "--steps", steps, "--workdir", killed)
-    assert tree_equal(reference_1500, final_state(str(killed)))
+    assert tree_equal(reference_run, final_state(str(killed)))
     lines = (killed / "metrics.jsonl").read_text().splitlines()
     assert [int(line.split('"step": ')[1].split(",")[0]) for line in lines] == list(range(50, steps + 1, 50))
 
@@ -89,7 +97,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, reference_1500):
 def _stop_with(signum, tmp_path):
     """Starts a run, sends `signum` once it is training, and returns (result, workdir)."""
     workdir = tmp_path / signal.Signals(signum).name
-    flags = ["--steps", 1500, "--workdir", workdir, "--ckpt-every", 1000, "--log-every", 50, *SMALL]
+    flags = ["--steps", 1000, "--workdir", workdir, "--ckpt-every", 1000, "--log-every", 50, *SMALL]
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "train.py"), *map(str, flags)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -105,16 +113,16 @@ def _stop_with(signum, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_saves_a_checkpoint_and_resume_is_exact(tmp_path, signum, reference_1500):
+def test_signal_saves_a_checkpoint_and_resume_is_exact(tmp_path, signum, reference_run):
     code, err, workdir, seconds = _stop_with(signum, tmp_path)
     assert code == 128 + signum, err
     assert f"stopped by {signal.Signals(signum).name} at step" in err and "rerun the same command" in err
     assert seconds < 10
     step = int(err.split(" at step ")[1].split(";")[0])
-    assert 0 < step < 1500 and step % 50 == 0
+    assert 0 < step < 1000 and step % 50 == 0
     assert str(step) in os.listdir(workdir / "checkpoints")  # saved on the signal, not on --ckpt-every
-    script("train.py", "--steps", 1500, "--workdir", workdir)
-    assert tree_equal(final_state(str(workdir)), reference_1500)
+    script("train.py", "--steps", 1000, "--workdir", workdir)
+    assert tree_equal(final_state(str(workdir)), reference_run)
 
 
 @pytest.fixture(scope="module")
