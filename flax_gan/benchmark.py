@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_gan.config import Config
 from flax_gan.state import GANSpec, create_state, seed_keys
 from flax_gan.step import train_step, train_steps
 

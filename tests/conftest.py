@@ -4,8 +4,10 @@ import jax
 import numpy as np
 import pytest
 
+from flax_gan import checkpoint
 from flax_gan.config import Config
 from flax_gan.data import Dataset
+from flax_gan.state import create_state, seed_keys
 
 
 @pytest.fixture
@@ -33,6 +35,16 @@ def small_images() -> np.ndarray:
 @pytest.fixture
 def small_dataset(small_images) -> Dataset:
     return Dataset(small_images, np.zeros(len(small_images), np.int32), "synthetic", "test")
+
+
+def restore(workdir, config=None):
+    """The latest checkpoint in `workdir` (read-only), for `config` or the workdir's config.json."""
+    config = config or checkpoint.read_config(str(workdir))
+    manager = checkpoint.make_manager(str(workdir), read_only=True)
+    try:
+        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
+    finally:
+        manager.close()
 
 
 def tree_equal(a, b) -> bool:

@@ -1,24 +1,17 @@
 import json
 import os
 
-import jax
 import jax.numpy as jnp
 import optax
 import pytest
 
-from conftest import tree_equal
+from conftest import restore, tree_equal
 from flax_gan import checkpoint, loop
 from flax_gan.config import ConfigError
 from flax_gan.state import create_state, seed_keys
 from flax_gan.step import train_steps
 
 
-def restore(workdir, config):
-    manager = checkpoint.make_manager(workdir, read_only=True)
-    try:
-        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
-    finally:
-        manager.close()
 
 
 def test_round_trip_keeps_types_and_values(small_config, small_images, tmp_path):

@@ -10,10 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from conftest import tree_equal
+from conftest import restore as final_state, tree_equal
 from flax_gan import checkpoint
 from flax_gan.cli import sample_main, train_main
-from flax_gan.state import create_state, seed_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--data", "bundled", "--batch-size", "16", "--g-hidden", "32,64", "--d-hidden", "32", "--no-progress"]
@@ -29,13 +28,6 @@ def script(name, *args, check=True):
     return result
 
 
-def final_state(workdir):
-    config = checkpoint.read_config(workdir)
-    manager = checkpoint.make_manager(workdir, read_only=True)
-    try:
-        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
-    finally:
-        manager.close()
 
 
 def test_train_resume_and_sample(tmp_path):

@@ -7,18 +7,11 @@ import struct
 
 import pytest
 
-from conftest import tree_equal
+from conftest import restore, tree_equal
 from flax_gan import checkpoint, loop
 from flax_gan.config import ConfigError
-from flax_gan.state import create_state, seed_keys
 
 
-def restore(workdir, config):
-    manager = checkpoint.make_manager(workdir, read_only=True)
-    try:
-        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
-    finally:
-        manager.close()
 
 
 def test_next_stop(small_config):

@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 from flax_gan.cli import sample_main, train_main
 
