@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 
 import jax
 import orbax.checkpoint as ocp
 
 from flax_gan.config import Config, ConfigError
+from flax_gan.files import write_text_atomic
 from flax_gan.state import GANState
 
 CONFIG_FILE = "config.json"
@@ -169,17 +169,3 @@ def check_resume(saved: Config, config: Config) -> None:
             f"{name} is {new!r} but the run in {config.workdir} used {old!r}{more}; "
             "resume with the same settings or use a new --workdir"
         )
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -272,19 +272,15 @@ def _sample_to_npy(state, key, num: int, path: str):
 
     from flax_gan.sampling import sample
 
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(num, 28, 28))
-    try:
+    from flax_gan.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(num, 28, 28))
         for i, start in enumerate(range(0, num, SAMPLE_CHUNK)):
             n = min(SAMPLE_CHUNK, num - start)
             out[start : start + n] = np.asarray(sample(state, jax.random.fold_in(key, i), n))[..., 0]
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return np.load(path, mmap_mode="r")
 
 
@@ -337,7 +333,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
         num_seeds=() if args.no_many else args.num_seeds,
     )
     if args.json:
-        from flax_gan.checkpoint import write_text_atomic
+        from flax_gan.files import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
     return 0

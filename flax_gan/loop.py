@@ -28,6 +28,7 @@ import numpy as np
 from flax_gan import checkpoint, parallel
 from flax_gan.config import Config
 from flax_gan.data import Dataset
+from flax_gan.files import write_text_atomic
 from flax_gan.sampling import image_grid, sample, save_png
 from flax_gan.state import GANState, create_state, seed_keys
 from flax_gan.step import train_steps
@@ -220,7 +221,7 @@ def _drop_metrics_after(path: str, step: int) -> None:
         lines = f.readlines()
     kept = [line for line in lines if _line_step(line) is not None and _line_step(line) <= step]
     if len(kept) != len(lines):
-        checkpoint.write_text_atomic(path, "".join(kept))
+        write_text_atomic(path, "".join(kept))
 
 
 def _line_step(line: str) -> int | None:

@@ -6,6 +6,7 @@ import json
 import os
 
 from flax_gan.config import ConfigError
+from flax_gan.files import atomic_path
 
 PANELS = (
     ("losses", ("d_loss", "g_loss")),
@@ -56,8 +57,7 @@ def plot_metrics(workdir: str, out: str) -> list[str]:
     axes[-1, 0].set_xlabel("step")
     fig.suptitle(os.path.basename(os.path.abspath(workdir)))
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(os.path.abspath(out)), "." + os.path.basename(out) + ".tmp")
-    fig.savefig(tmp, format="png", dpi=100)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, out)
     return drawn

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flax_gan.files import atomic_path
 from flax_gan.state import GANState
 
 
@@ -47,11 +48,9 @@ def save_png(path: str, picture: np.ndarray, scale: int = 4) -> None:
     """Writes a uint8 grayscale picture as PNG (enlarged `scale` times), atomically."""
     from PIL import Image
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, "." + os.path.basename(path) + ".tmp")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     image = Image.fromarray(picture, mode="L")
     if scale > 1:
         image = image.resize((picture.shape[1] * scale, picture.shape[0] * scale), Image.NEAREST)
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
