@@ -270,9 +270,8 @@ def _sample_to_npy(state, key, num: int, path: str):
     import jax
     import numpy as np
 
-    from flax_gan.sampling import sample
-
     from flax_gan.files import atomic_path
+    from flax_gan.sampling import sample
 
     with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(num, 28, 28))

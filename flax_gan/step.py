@@ -15,8 +15,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
+from flax_gan import parallel
 from flax_gan.losses import discriminator_loss, generator_loss
 from flax_gan.state import GANState
 
@@ -110,6 +111,17 @@ def batch_indices(key: jax.Array, step: int | jax.Array, num_examples: int, batc
     return jax.lax.dynamic_slice(perm, ((step % steps_per_epoch) * batch_size,), (batch_size,))
 
 
+def _check_inputs(images: jax.Array, num_steps: int, batch_size: int) -> None:
+    """ValueError naming the bad argument of train_steps / train_steps_many."""
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"images must have shape (N, 28, 28, 1), got {tuple(images.shape)}")
+    if images.dtype != jnp.uint8:
+        raise ValueError(f"images must be uint8 pixels in [0, 255], got dtype {images.dtype}")
+    if not isinstance(num_steps, int) or num_steps <= 0:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    _steps_per_epoch(images.shape[0], batch_size)
+
+
 def _steps_per_epoch(num_examples: int, batch_size: int) -> int:
     if not 0 < batch_size <= num_examples:
         raise ValueError(
@@ -134,7 +146,7 @@ def _train_steps(state, images, key, num_steps, batch_size, mesh=None):
         idx = jax.lax.dynamic_slice(perm, ((step % steps_per_epoch) * batch_size,), (batch_size,))
         batch = images[idx]
         if mesh is not None:  # split the batch over the devices; XLA adds the gradient all-reduce
-            batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, PartitionSpec("data")))
+            batch = jax.lax.with_sharding_constraint(batch, parallel.batch_sharded(mesh))
         state, metrics = _train_step(state, batch, key)
         return (state, perm), metrics
 
@@ -170,15 +182,9 @@ def train_steps(
     Returns:
       (new_state, metrics): each metric stacked over the steps, shape (num_steps,).
     """
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(f"images must have shape (N, 28, 28, 1), got {tuple(images.shape)}")
-    if images.dtype != jnp.uint8:
-        raise ValueError(f"images must be uint8 pixels in [0, 255], got dtype {images.dtype}")
-    if not isinstance(num_steps, int) or num_steps <= 0:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
-    _steps_per_epoch(images.shape[0], batch_size)
-    if mesh is not None and batch_size % mesh.size:
-        raise ValueError(f"batch_size {batch_size} does not split evenly over the mesh's {mesh.size} devices")
+    _check_inputs(images, num_steps, batch_size)
+    if mesh is not None:
+        parallel.check_batch(batch_size, mesh)  # a ConfigError, which is a ValueError
     return _train_steps(state, images, key, num_steps=num_steps, batch_size=batch_size, mesh=mesh)
 
 
@@ -225,11 +231,7 @@ def train_steps_many(
     Returns:
       (new_states, metrics): metrics of shape (num_steps, S).
     """
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or images.dtype != jnp.uint8:
-        raise ValueError(f"images must be uint8 of shape (N, 28, 28, 1), got {images.dtype}{tuple(images.shape)}")
-    if not isinstance(num_steps, int) or num_steps <= 0:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    _check_inputs(images, num_steps, batch_size)
     if states.step.ndim != 1 or keys.shape[:1] != states.step.shape:
         raise ValueError(f"states and keys need one leading axis of the same length, got {states.step.shape} and {keys.shape}")
-    _steps_per_epoch(images.shape[0], batch_size)
     return _train_steps_many(states, images, keys, num_steps=num_steps, batch_size=batch_size)
