@@ -4,6 +4,7 @@ Layout of a workdir::
 
     config.json          the run's Config (trajectory settings are checked on resume)
     checkpoints/<step>/  orbax checkpoints, the last `max_to_keep` kept
+    best/<step>/         with --eval-every: the checkpoint with the lowest FID so far
     metrics.jsonl        one JSON line per logged step (written by `loop`)
     samples/             5x5 sample grids (written by `loop`)
 
@@ -27,6 +28,7 @@ from flax_gan.state import GANState
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
+BEST_DIR = "best"  # the checkpoint with the lowest FID so far (train.py --eval-every)
 DAMAGED_DIR = "damaged_checkpoints"
 
 log = logging.getLogger(__name__)
@@ -36,24 +38,48 @@ def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
 
 
-def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
-    """An orbax CheckpointManager for `<workdir>/checkpoints` (async saves, last 3 kept)."""
+def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False,
+                 best: bool = False) -> ocp.CheckpointManager:
+    """An orbax CheckpointManager for `<workdir>/checkpoints` (async saves, last 3 kept).
+
+    With `best`, the manager of `<workdir>/best` instead: orbax keeps the one checkpoint with
+    the lowest ``fid`` among those saved through `save_best`.
+    """
+    best_options = dict(best_fn=lambda m: m["fid"], best_mode="min", keep_checkpoints_without_metrics=False)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=None if read_only else max_to_keep,
+        max_to_keep=None if read_only else (1 if best else max_to_keep),
         save_interval_steps=0 if read_only else 1,
         create=not read_only,
         read_only=read_only,
         cleanup_tmp_directories=not read_only,
         enable_async_checkpointing=True,
+        **(best_options if best else {}),
     )
-    return ocp.CheckpointManager(
-        checkpoint_dir(workdir), options=options, item_handlers=ocp.StandardCheckpointHandler()
-    )
+    directory = os.path.join(os.path.abspath(workdir), BEST_DIR) if best else checkpoint_dir(workdir)
+    return ocp.CheckpointManager(directory, options=options, item_handlers=ocp.StandardCheckpointHandler())
 
 
 def save(manager: ocp.CheckpointManager, state: GANState) -> None:
     """Starts an (async) save of `state` under its step; `manager.wait_until_finished()` ends it."""
     manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
+
+
+def save_best(manager: ocp.CheckpointManager, state: GANState, fid: float) -> None:
+    """Offers `state` with its FID to the best-checkpoint manager (`make_manager(..., best=True)`).
+
+    A step already there is skipped: a resumed run recomputes the same state bit for bit.
+    """
+    step = int(state.step)
+    if step not in manager.all_steps():
+        manager.save(step, args=ocp.args.StandardSave(state), metrics={"fid": float(fid)}, force=True)
+
+
+def restore_step(manager: ocp.CheckpointManager, template: GANState, step: int) -> GANState:
+    """The checkpoint at `step` restored into `template`'s structure; ConfigError if it is absent."""
+    steps = sorted(manager.all_steps())
+    if step not in steps:
+        raise ConfigError(f"no checkpoint at step {step} in {manager.directory}; there are: {', '.join(map(str, steps)) or 'none'}")
+    return _restore(manager, step, template)
 
 
 def restore_latest(manager: ocp.CheckpointManager, template: GANState, quarantine: bool = False) -> GANState | None:

@@ -112,6 +112,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, help=f"save a checkpoint every this many steps, and at the end (default: {d.ckpt_every})")
     p.add_argument("--sample-every", type=int, help=f"write a 5x5 sample grid to <workdir>/samples every this many steps (default: {d.sample_every})")
     p.add_argument("--log-every", type=int, help=f"append mean losses to <workdir>/metrics.jsonl every this many steps (default: {d.log_every})")
+    p.add_argument("--eval-every", type=int, help="every this many steps, score --eval-num samples (FID, MNIST score, rarest class share, Parzen LL) into metrics.jsonl, keep the best checkpoint by FID in <workdir>/best and warn on collapse (default: off)")
+    p.add_argument("--eval-num", type=int, help=f"samples per evaluation (default: {d.eval_num})")
+    p.add_argument("--test-data", help="folder with MNIST's t10k-*.gz test files, the evaluation's reference (default: the data source's test split; bundled has none and uses its training images)")
+    p.add_argument("--classifier-steps", type=int, help=f"training steps of the evaluation's MNIST classifier when it is not cached yet (default: {d.classifier_steps})")
     p.add_argument("--no-progress", action="store_true", default=False, help="hide the progress bar")
     return p
 
@@ -281,6 +285,120 @@ def _sample_to_npy(state, key, num: int, path: str):
         out.flush()
         del out
     return np.load(path, mmap_mode="r")
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="evaluate.py",
+        description=(
+            "Score a training run's checkpoint: FID and MNIST score with the package's own MNIST "
+            "classifier (trained once per data source, then cached), the class histogram's rarest "
+            "share, and the Parzen-window log-likelihood of Goodfellow et al. (2014), all against "
+            "real MNIST test images. Prints a table; --out writes the numbers as JSON."
+        ),
+    )
+    p.add_argument("--workdir", default=Config.workdir, help=f"the training run's folder (default: {Config.workdir})")
+    p.add_argument("--step", help="which checkpoint: a step number, 'latest' or 'best' (the lowest FID seen with train.py --eval-every) (default: latest)")
+    p.add_argument("--num", type=int, default=10_000, help="generated images to score (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed for the generated images (default: 0)")
+    p.add_argument("--data", choices=DATA_SOURCES, help="data source of the classifier's training images and of the reference (default: the run's)")
+    p.add_argument("--data-dir", help="TFDS data dir (default: the run's)")
+    p.add_argument("--test-data", help="folder with MNIST's t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz: the reference test set (default: the data source's test split; the bundled source has none and uses its training images)")
+    p.add_argument("--real", action="store_true", help="also score real training images (the ceiling)")
+    p.add_argument("--noise", action="store_true", help="also score uniform noise images (the floor)")
+    p.add_argument("--no-parzen", action="store_true", help="skip the Parzen log-likelihood (the slowest metric)")
+    p.add_argument("--classifier-steps", type=int, default=Config.classifier_steps, help=f"training steps of the classifier, if it is not cached yet (default: {Config.classifier_steps})")
+    p.add_argument("--out", help="write the scores to this .json file (keys fid, score, parzen, parzen_se, min_class_share, classifier_accuracy, ...)")
+    return p
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/evaluate.py: score a checkpoint (and optionally real data and noise). Returns the exit code."""
+    args = evaluate_parser().parse_args(argv)
+    _setup_logging()
+    enable_compilation_cache()
+    try:
+        from flax_gan.config import MAX_EVAL_NUM
+
+        if not 2 <= args.num <= MAX_EVAL_NUM:
+            raise ConfigError(f"--num must be between 2 and {MAX_EVAL_NUM:,}, got {args.num}")
+        if not 0 <= args.seed < 2**32:
+            raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
+        if args.classifier_steps <= 0:
+            raise ConfigError(f"--classifier-steps must be a positive integer, got {args.classifier_steps}")
+        if args.out is not None:
+            if not args.out.endswith(".json"):
+                raise ConfigError(f"--out must name a .json file, got {args.out!r}")
+            if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+                raise ConfigError(f"--out: folder {os.path.dirname(os.path.abspath(args.out))!r} does not exist")
+        for flag, path in (("--data-dir", args.data_dir), ("--test-data", args.test_data)):
+            if path is not None and not os.path.isdir(path):
+                raise ConfigError(f"{flag} {path!r} does not exist or is not a directory")
+        result = _evaluate(args)
+    except (ConfigError, DataError) as e:
+        print(f"evaluate.py: error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        from flax_gan.files import write_text_atomic
+
+        write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+        log.info("wrote %s", args.out)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    import jax
+
+    from flax_gan import checkpoint, evaluation
+    from flax_gan.classifier import ClassifierConfig
+    from flax_gan.data import load_mnist
+    from flax_gan.state import create_state, seed_keys
+
+    if not os.path.isdir(args.workdir):
+        raise ConfigError(f"workdir {args.workdir!r} does not exist or is not a directory")
+    config = checkpoint.read_config(args.workdir)
+    if config is None:
+        raise ConfigError(f"no config.json in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}")
+    which = args.step or "latest"
+    best = which == "best"
+    if not (best or which == "latest" or which.isdigit()):
+        raise ConfigError(f"--step must be a step number, latest or best; got {which!r}")
+    manager = checkpoint.make_manager(args.workdir, read_only=True, best=best)
+    try:
+        if not manager.all_steps():
+            hint = "train with --eval-every K to keep one" if best else f"train first: python scripts/train.py --steps N --workdir {args.workdir}"
+            raise ConfigError(f"no checkpoint in {manager.directory}; {hint}")
+        template = create_state(config, seed_keys(config.seed)[0])
+        if which.isdigit():
+            state = checkpoint.restore_step(manager, template, int(which))
+        elif best:
+            state = checkpoint.restore_step(manager, template, max(manager.all_steps()))
+        else:
+            state = checkpoint.restore_latest(manager, template)
+    finally:
+        manager.close()
+    source = args.data or config.data
+    train = load_mnist(source, args.data_dir if args.data_dir is not None else config.data_dir)
+    reference = evaluation.reference_sets(train, args.test_data, args.data_dir or config.data_dir)
+    log.info("%s", reference.note)
+    evaluator = evaluation.Evaluator(reference, classifier_config=ClassifierConfig(steps=args.classifier_steps))
+    parzen = not args.no_parzen
+    step = int(state.step)
+    rows = {f"step {step}": evaluator.score_state(state, jax.random.key(args.seed), args.num, parzen)}
+    if args.real or args.noise:
+        refs = evaluator.reference_rows(args.num, jax.random.key(args.seed + 1), parzen)
+        rows.update({name: refs[name] for name in ("real", "noise") if getattr(args, name)})
+    print(evaluation.format_table(rows))
+    accuracy_on = evaluator.classifier_accuracy_on
+    print(f"classifier accuracy on the {accuracy_on} images: {evaluator.classifier_accuracy:.4f}; {reference.note}")
+    result = dict(rows[f"step {step}"])
+    result.update(step=step, workdir=args.workdir, checkpoint=which, seed=args.seed, data=train.source,
+                  reference=reference.test_name, reference_is_train=reference.test_is_train,
+                  classifier_accuracy_on=accuracy_on)
+    for name in ("real", "noise"):
+        if name in rows:
+            result[name] = rows[name]
+    return result
 
 
 def benchmark_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ LOSSES = ("non-saturating", "minimax")
 
 # Parameters of G and D together: the seed's model has 0.77M; 250M is 4 GB of state with Adam.
 MAX_PARAMS = 250_000_000
+MAX_EVAL_NUM = 100_000  # images per evaluation (the Parzen pass is num x 10,000 distances)
 
 # Settings that decide the training trajectory. A run resumed in a workdir must use the same
 # values, or it would not continue the run it claims to continue.
@@ -73,6 +74,10 @@ class Config:
     ckpt_every: int = 1000
     sample_every: int = 2000
     log_every: int = 100
+    eval_every: int | None = None  # None: no evaluation during training
+    eval_num: int = 10_000  # images generated per evaluation
+    test_data: str | None = None  # a folder with MNIST's t10k .gz files: the evaluation's reference
+    classifier_steps: int = 2000  # training steps of the evaluation's MNIST classifier (cached)
 
     def replace(self, **changes: Any) -> "Config":
         """Returns a copy with `changes` applied (not validated)."""
@@ -138,6 +143,14 @@ class Config:
             _positive_int("devices", self.devices)
         for name in ("ckpt_every", "sample_every", "log_every"):
             _positive_int(name, getattr(self, name))
+        if self.eval_every is not None:
+            _positive_int("eval_every", self.eval_every)
+        _positive_int("classifier_steps", self.classifier_steps)
+        _int("eval_num", self.eval_num)
+        if not 2 <= self.eval_num <= MAX_EVAL_NUM:
+            raise ConfigError(f"eval_num must be between 2 and {MAX_EVAL_NUM:,}, got {self.eval_num}")
+        if self.test_data is not None and not os.path.isdir(self.test_data):
+            raise ConfigError(f"test_data {self.test_data!r} does not exist or is not a directory")
         if not isinstance(self.workdir, str) or not self.workdir:
             raise ConfigError(f"workdir must be a non-empty path, got {self.workdir!r}")
         if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):

@@ -188,6 +188,45 @@ def _load_bundled(split: str) -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].astype(np.uint8).reshape(-1, 28, 28, 1), table[:, -1].astype(np.int32)
 
 
+TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def load_test_files(directory: str) -> Dataset:
+    """MNIST's test split from the original files (``t10k-images-idx3-ubyte.gz`` and
+    ``t10k-labels-idx1-ubyte.gz``) in `directory`, read directly (no TensorFlow).
+
+    Raises:
+      DataError: when the folder or a file is missing, or a file is not an MNIST IDX file.
+    """
+    if not os.path.isdir(directory):
+        raise DataError(f"test data dir {directory!r} does not exist or is not a directory")
+    missing = [f for f in TEST_FILES if not os.path.isfile(os.path.join(directory, f))]
+    if missing:
+        raise DataError(f"test data dir {directory!r} lacks {', '.join(missing)} (the original MNIST test files)")
+    images = _read_idx(os.path.join(directory, TEST_FILES[0]), 3).reshape(-1, 28, 28, 1)
+    labels = _read_idx(os.path.join(directory, TEST_FILES[1]), 1).astype(np.int32)
+    if images.shape[0] != labels.shape[0] or images.shape[1:3] != (28, 28):
+        raise DataError(f"{directory}: {images.shape[0]} images of {images.shape[1:3]} and {labels.shape[0]} labels")
+    return Dataset(images, labels, "files", f"MNIST test files in {directory}")
+
+
+def _read_idx(path: str, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format): magic 0x0000080N, N big-endian sizes, data."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} is not a readable gzip file: {e}") from e
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != 0x0800 + ndim:
+        raise DataError(f"{path} is not an MNIST IDX file of {ndim} dimension(s) (magic {magic:#x})")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    header = 4 + 4 * ndim
+    if len(raw) != header + int(np.prod(shape)):
+        raise DataError(f"{path} is truncated: {len(raw) - header} bytes of data for shape {shape}")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
 def _synthetic(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (num, 28, 28, 1), dtype=np.uint8)

@@ -9,6 +9,11 @@ sample grids and starts (asynchronous) checkpoints.
 On SIGTERM or SIGINT it finishes the chunk in flight, saves a checkpoint, waits for it and
 raises `Preempted`; a second SIGINT stops at once. Non-finite losses or parameters raise
 `Diverged` without saving, so the last good checkpoint stays the latest.
+
+With ``config.eval_every``, every that many steps it scores `eval_num` samples (FID, MNIST
+score, rarest class share, Parzen LL; `flax_gan.evaluation`), appends them to ``metrics.jsonl``,
+offers the state to the best-by-FID checkpoint in ``<workdir>/best`` and warns when training
+looks collapsed.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flax_gan import checkpoint, parallel
+from flax_gan import checkpoint, evaluation, parallel
+from flax_gan.classifier import ClassifierConfig
 from flax_gan.config import Config
 from flax_gan.data import Dataset
 from flax_gan.files import write_text_atomic
@@ -56,8 +62,9 @@ class Diverged(RuntimeError):
 def next_stop(step: int, config: Config) -> int:
     """The next step after `step` at which the loop must leave the device: log, sample, save or end."""
     stops = [config.steps]
-    for every in (config.log_every, config.ckpt_every, config.sample_every):
-        stops.append((step // every + 1) * every)
+    for every in (config.log_every, config.ckpt_every, config.sample_every, config.eval_every):
+        if every:
+            stops.append((step // every + 1) * every)
     return min(stops)
 
 
@@ -100,11 +107,13 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     if mesh is not None:
         log.info("data parallel over %d devices: %d images per device per step", mesh.size,
                  config.batch_size // mesh.size)
+    evaluator = _Evaluation(config, dataset, sample_key) if config.eval_every else None
     writer = _tensorboard(config.workdir, step)
     bar = _progress_bar(config.steps, step, progress)
     window: list[dict[str, np.ndarray]] = []
     window_start, window_steps = time.perf_counter(), 0
     saved = step if step else None  # the step of the latest checkpoint, if any
+    last_row: dict[str, Any] | None = None
     stop = _StopRequest()
     try:
         with stop:
@@ -129,6 +138,11 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
                         bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}",
                                         steps_s=f"{row['steps_per_sec']:.0f}")
                     window, window_steps, window_start = [], 0, time.perf_counter()
+                    last_row = row
+                if evaluator is not None and (step % config.eval_every == 0 or step == config.steps):
+                    scores = evaluator.run(state, last_row, writer)
+                    if bar is not None:
+                        bar.set_postfix(fid=f"{scores['fid']:.2f}", score=f"{scores['score']:.2f}")
                 if step % config.sample_every == 0 or step == config.steps:
                     grid = image_grid(np.asarray(sample(state, sample_key, GRID_SIZE)))
                     save_png(os.path.join(config.workdir, SAMPLES_DIR, f"step_{step:07d}.png"), grid)
@@ -145,10 +159,54 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
             bar.close()
         if writer is not None:
             writer.close()
+        if evaluator is not None:
+            evaluator.close()
         manager.wait_until_finished()
         manager.close()
     log.info("done: step %d, checkpoint in %s", step, checkpoint.checkpoint_dir(config.workdir))
     return state
+
+
+class _Evaluation:
+    """Scores during training: metrics.jsonl rows, TensorBoard scalars, the best checkpoint, collapse warnings."""
+
+    def __init__(self, config: Config, dataset: Dataset, sample_key: jax.Array):
+        self.config = config
+        self.key = jax.random.fold_in(sample_key, 1)  # the same noise at every evaluation
+        reference = evaluation.reference_sets(dataset, config.test_data, config.data_dir)
+        log.info("evaluation every %d steps on %d samples; %s", config.eval_every, config.eval_num, reference.note)
+        self.evaluator = evaluation.Evaluator(
+            reference, classifier_config=ClassifierConfig(steps=config.classifier_steps))
+        log.info("classifier accuracy on the %s images: %.4f", self.evaluator.classifier_accuracy_on,
+                 self.evaluator.classifier_accuracy)
+        self.best = checkpoint.make_manager(config.workdir, best=True)
+        self.previous_g_loss: float | None = None
+
+    def run(self, state: GANState, last_row: dict[str, Any] | None, writer) -> dict[str, Any]:
+        step = int(state.step)
+        scores = self.evaluator.score_state(state, self.key, self.config.eval_num)
+        d_loss = last_row["d_loss"] if last_row else None
+        g_loss = last_row["g_loss"] if last_row else None
+        signs = evaluation.collapse_signs(scores, d_loss, g_loss, self.previous_g_loss)
+        self.previous_g_loss = g_loss
+        row = {"step": step, **{k: scores[k] for k in EVAL_KEYS}, "collapse": bool(signs)}
+        _append_jsonl(os.path.join(self.config.workdir, METRICS_FILE), row)
+        if writer is not None:
+            for name in EVAL_KEYS:
+                writer.add_scalar(f"eval/{name}", scores[name], step)
+        if signs:
+            log.warning("step %d: training looks collapsed: %s; the best checkpoint by FID is kept in %s",
+                        step, "; ".join(signs), self.best.directory)
+        checkpoint.save_best(self.best, state, scores["fid"])
+        return scores
+
+    def close(self) -> None:
+        self.best.wait_until_finished()
+        self.best.close()
+
+
+# The scores an evaluation appends to metrics.jsonl.
+EVAL_KEYS = ("fid", "score", "min_class_share", "parzen", "parzen_se", "parzen_sigma")
 
 
 def _check_finite(metrics: dict[str, np.ndarray], params_finite: bool, start: int, saved: int | None) -> None:

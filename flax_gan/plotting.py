@@ -41,7 +41,8 @@ def plot_metrics(workdir: str, out: str) -> list[str]:
 
     rows = read_metrics(workdir)
     panels = [(title, [n for n in names if any(n in r for r in rows)]) for title, names in PANELS]
-    extra = sorted({k for r in rows for k in r} - {"step"} - {n for _, names in PANELS for n in names})
+    numeric = {k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    extra = sorted(numeric - {"step"} - {n for _, names in PANELS for n in names})
     panels = [p for p in panels if p[1]] + [(name, [name]) for name in extra]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), sharex=True, squeeze=False)
     drawn = []

@@ -1,5 +1,8 @@
 """Shared fixtures: a small GAN and a small dataset, so the suite runs in minutes on 2 cores."""
 
+import os
+import tempfile
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +11,10 @@ from flax_gan import checkpoint
 from flax_gan.config import Config
 from flax_gan.data import Dataset
 from flax_gan.state import create_state, seed_keys
+
+# Evaluation classifiers trained by tests (and by the scripts they start) go to a fresh folder,
+# never into the user's ~/.cache/flax_gan.
+os.environ["FLAX_GAN_CACHE"] = tempfile.mkdtemp(prefix="flax_gan_test_cache_")
 
 
 @pytest.fixture
