@@ -5,10 +5,12 @@
 * test: the original MNIST test files in `test_data` if given, else the data source's test split;
   the bundled (and synthetic) source has none, so there the training images stand in, and
   `Reference.note` says so;
-* valid: the held-out set on which the Parzen window's sigma is chosen: the last 10,000 training
-  images, as the paper's ``parzen_ll.py`` used ``train[50000:60000]`` (all 5000 for bundled).
-  The paper's G never saw those 10,000; ours trains on the whole split, so they are not held out
-  from G, only from the test set.
+* valid: the held-out set on which the Parzen window's sigma is chosen. With MNIST's 60,000
+  training images (TFDS), the last 10,000, as the paper's ``parzen_ll.py`` used
+  ``train[50000:60000]`` (the paper's G never saw them; ours trains on the whole split). With
+  fewer (bundled: 5000, also the "real" row's images), none: sigma is then cross-fitted on the
+  test set's two halves (`metrics.parzen_log_likelihood`), so no image is scored with a sigma
+  chosen on itself and a G that copies its training images gains nothing from the choice.
 * train: the training images, for the classifier and the "real" reference row.
 
 `Evaluator.scores(images)` gives FID, MNIST score, the class histogram with its rarest share and
@@ -47,7 +49,7 @@ class Reference:
 
     test: np.ndarray
     test_labels: np.ndarray
-    valid: np.ndarray
+    valid: np.ndarray | None
     train: np.ndarray
     train_labels: np.ndarray
     source: str
@@ -75,7 +77,7 @@ def reference_sets(train: Dataset, test_data: str | None = None, data_dir: str |
     return Reference(
         test=test.images,
         test_labels=test.labels,
-        valid=train.images[-PARZEN_VALID:],
+        valid=train.images[-PARZEN_VALID:] if len(train.images) >= 6 * PARZEN_VALID else None,
         train=train.images,
         train_labels=train.labels,
         source=train.source,
@@ -121,8 +123,9 @@ class Evaluator:
             "class_histogram": [int(c) for c in histogram],
         }
         if parzen:
-            result = metrics.parzen_log_likelihood(images, to_unit(self.reference.test), to_unit(self.reference.valid))
-            out.update(parzen=result.mean, parzen_se=result.se, parzen_sigma=result.sigma)
+            valid = None if self.reference.valid is None else to_unit(self.reference.valid)
+            result = metrics.parzen_log_likelihood(images, to_unit(self.reference.test), valid)
+            out.update(parzen=result.mean, parzen_se=result.se, parzen_sigma=list(result.sigma))
         out["classifier_accuracy"] = self.classifier_accuracy
         return out
 

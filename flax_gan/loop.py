@@ -192,7 +192,7 @@ class _Evaluation:
         row = {"step": step, **{k: scores[k] for k in EVAL_KEYS}, "collapse": bool(signs)}
         _append_jsonl(os.path.join(self.config.workdir, METRICS_FILE), row)
         if writer is not None:
-            for name in EVAL_KEYS:
+            for name in EVAL_KEYS[:-1]:  # not parzen_sigma, a list
                 writer.add_scalar(f"eval/{name}", scores[name], step)
         if signs:
             log.warning("step %d: training looks collapsed: %s; the best checkpoint by FID is kept in %s",

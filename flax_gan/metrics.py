@@ -82,18 +82,18 @@ def min_class_share(histogram: np.ndarray) -> float:
 
 
 class ParzenResult(NamedTuple):
-    """Mean test log-likelihood (nats per image), its standard error, and the chosen sigma."""
+    """Mean test log-likelihood (nats per image), its standard error, and the chosen sigma(s)."""
 
     mean: float
     se: float
-    sigma: float
-    valid_means: tuple[float, ...]  # mean validation log-likelihood for each candidate sigma
+    sigma: tuple[float, ...]  # one sigma; with no validation set, the one chosen on each half
+    valid_means: tuple[tuple[float, ...], ...]  # mean validation log-likelihood per candidate sigma
 
 
 def parzen_log_likelihood(
     samples: jax.Array,
     test: jax.Array,
-    valid: jax.Array,
+    valid: jax.Array | None = None,
     sigmas: tuple[float, ...] = PARZEN_SIGMAS,
     batch_size: int = 1000,
 ) -> ParzenResult:
@@ -105,19 +105,32 @@ def parzen_log_likelihood(
     and ``std / sqrt(len(test))``, as ``parzen_ll.py`` reports it. Images are flattened; pass
     pixels in [0, 1] to compare with the paper. Squared distances are computed once per batch of
     `batch_size` rows (memory ``batch_size x N`` floats) and reused for every sigma.
+
+    With `valid` None (no held-out set besides the test set), sigma is cross-fitted on the test
+    set's two halves (even and odd rows): each half is scored with the sigma that the other half
+    chose, so no image is scored with a sigma chosen on itself.
     """
     samples = _flat(samples)
     sigmas_arr = jnp.asarray(sigmas, jnp.float32)
-    valid_ll = _parzen_rows(samples, _flat(valid), sigmas_arr, batch_size)  # (V, num_sigmas)
-    valid_means = np.asarray(valid_ll, np.float64).mean(axis=0)
-    best = int(np.argmax(valid_means))
-    test_ll = np.asarray(_parzen_rows(samples, _flat(test), sigmas_arr[best : best + 1], batch_size))[:, 0]
-    test_ll = test_ll.astype(np.float64)
+    test_ll = np.asarray(_parzen_rows(samples, _flat(test), sigmas_arr, batch_size), np.float64)
+    if valid is not None:
+        valid_means = [np.asarray(_parzen_rows(samples, _flat(valid), sigmas_arr, batch_size), np.float64).mean(0)]
+        chosen = [int(np.argmax(valid_means[0]))]
+        scored = test_ll[:, chosen[0]]
+    else:
+        if test_ll.shape[0] < 2:
+            raise ValueError("Parzen without a validation set needs at least 2 test images")
+        halves = (np.arange(test_ll.shape[0]) % 2 == 0, np.arange(test_ll.shape[0]) % 2 == 1)
+        valid_means = [test_ll[h].mean(0) for h in halves]
+        chosen = [int(np.argmax(m)) for m in valid_means]
+        scored = np.empty(test_ll.shape[0])
+        scored[halves[1]] = test_ll[halves[1], chosen[0]]  # sigma chosen on the even rows
+        scored[halves[0]] = test_ll[halves[0], chosen[1]]  # and on the odd rows
     return ParzenResult(
-        mean=float(test_ll.mean()),
-        se=float(test_ll.std() / np.sqrt(test_ll.shape[0])),
-        sigma=float(sigmas[best]),
-        valid_means=tuple(float(v) for v in valid_means),
+        mean=float(scored.mean()),
+        se=float(scored.std() / np.sqrt(scored.shape[0])),
+        sigma=tuple(float(sigmas[i]) for i in chosen),
+        valid_means=tuple(tuple(float(v) for v in m) for m in valid_means),
     )
 
 

@@ -56,11 +56,11 @@ def test_load_test_files_errors(tmp_path, bundled):
 def test_reference_sets(bundled, test_dir):
     ref = evaluation.reference_sets(bundled)
     assert ref.test_is_train and "no test split" in ref.note
-    assert np.array_equal(ref.test, bundled.images) and np.array_equal(ref.valid, bundled.images)
+    assert np.array_equal(ref.test, bundled.images) and ref.valid is None  # sigma cross-fitted on the test set
     ref = evaluation.reference_sets(bundled, str(test_dir))
     assert not ref.test_is_train and len(ref.test) == 1000 and "MNIST test split" in ref.note
     big = Dataset(np.zeros((60000, 28, 28, 1), np.uint8), np.zeros(60000, np.int32), "synthetic", "")
-    assert len(evaluation.reference_sets(big).valid) == 10_000  # the paper's train[50000:60000]
+    assert np.array_equal(evaluation.reference_sets(big).valid, big.images[50000:])  # the paper's valid set
 
 
 @pytest.fixture(scope="module")

@@ -76,12 +76,26 @@ def test_parzen_on_a_1d_case_against_the_closed_form():
     sigmas = (0.05, 0.2, 0.5, 1.0, 2.0)
     result = metrics.parzen_log_likelihood(samples, test, valid, sigmas=sigmas, batch_size=64)
     expected_valid = [parzen_1d(samples[:, 0], valid[:, 0], s).mean() for s in sigmas]
-    np.testing.assert_allclose(result.valid_means, expected_valid, rtol=1e-4)
+    np.testing.assert_allclose(result.valid_means[0], expected_valid, rtol=1e-4)
     best = sigmas[int(np.argmax(expected_valid))]
-    assert result.sigma == best
+    assert result.sigma == (best,)
     expected = parzen_1d(samples[:, 0], test[:, 0], best)
     assert result.mean == pytest.approx(expected.mean(), rel=1e-4)
     assert result.se == pytest.approx(expected.std() / np.sqrt(len(expected)), rel=1e-3)
+
+
+def test_parzen_without_a_validation_set_cross_fits_sigma_on_the_test_halves():
+    rng = np.random.default_rng(5)
+    samples, test = rng.normal(size=(300, 1)), rng.normal(size=(201, 1))
+    sigmas = (0.05, 0.2, 0.5, 1.0)
+    result = metrics.parzen_log_likelihood(samples, test, None, sigmas=sigmas)
+    even, odd = test[0::2, 0], test[1::2, 0]
+    s_even = sigmas[int(np.argmax([parzen_1d(samples[:, 0], even, s).mean() for s in sigmas]))]
+    s_odd = sigmas[int(np.argmax([parzen_1d(samples[:, 0], odd, s).mean() for s in sigmas]))]
+    expected = np.concatenate([parzen_1d(samples[:, 0], odd, s_even), parzen_1d(samples[:, 0], even, s_odd)])
+    assert result.sigma == (s_even, s_odd)
+    assert result.mean == pytest.approx(expected.mean(), rel=1e-4)
+    assert result.se == pytest.approx(expected.std() / np.sqrt(201), rel=1e-3)
 
 
 def test_parzen_in_784_dimensions_matches_a_direct_sum_and_ignores_batching():
