@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 
 from flax_gan.config import Config, ConfigError
 from flax_gan.files import write_text_atomic
-from flax_gan.state import GANState
+from flax_gan.state import GANState, state_step
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -61,7 +61,7 @@ def make_manager(workdir: str, max_to_keep: int = 3, read_only: bool = False,
 
 def save(manager: ocp.CheckpointManager, state: GANState) -> None:
     """Starts an (async) save of `state` under its step; `manager.wait_until_finished()` ends it."""
-    manager.save(int(state.step), args=ocp.args.StandardSave(state), force=True)
+    manager.save(state_step(state), args=ocp.args.StandardSave(state), force=True)
 
 
 def save_best(manager: ocp.CheckpointManager, state: GANState, fid: float) -> None:
@@ -69,7 +69,7 @@ def save_best(manager: ocp.CheckpointManager, state: GANState, fid: float) -> No
 
     A step already there is skipped: a resumed run recomputes the same state bit for bit.
     """
-    step = int(state.step)
+    step = state_step(state)
     if step not in manager.all_steps():
         manager.save(step, args=ocp.args.StandardSave(state), metrics={"fid": float(fid)}, force=True)
 

@@ -112,6 +112,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, help=f"save a checkpoint every this many steps, and at the end (default: {d.ckpt_every})")
     p.add_argument("--sample-every", type=int, help=f"write a 5x5 sample grid to <workdir>/samples every this many steps (default: {d.sample_every})")
     p.add_argument("--log-every", type=int, help=f"append mean losses to <workdir>/metrics.jsonl every this many steps (default: {d.log_every})")
+    p.add_argument("--num-seeds", type=int, help="train this many GANs at once under jax.vmap, with seeds --seed, --seed + 1, ...; GAN i equals a one-GAN run with seed --seed + i (default: 1)")
     p.add_argument("--eval-every", type=int, help="every this many steps, score --eval-num samples (FID, MNIST score, rarest class share, Parzen LL) into metrics.jsonl, keep the best checkpoint by FID in <workdir>/best and warn on collapse (default: off)")
     p.add_argument("--eval-num", type=int, help=f"samples per evaluation (default: {d.eval_num})")
     p.add_argument("--test-data", help="folder with MNIST's t10k-*.gz test files, the evaluation's reference (default: the data source's test split; bundled has none and uses its training images)")
@@ -165,7 +166,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             checkpoint.check_resume(saved, config)
         from flax_gan import parallel
 
-        parallel.check_batch(config.batch_size, parallel.make_mesh(config.devices))
+        parallel.check_batch(config.batch_size, parallel.make_mesh(1 if config.num_seeds > 1 else config.devices))
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
                 f"batch_size must be at most the number of training images ({dataset.images.shape[0]}), "
@@ -205,6 +206,7 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same checkpoint and seed give the same images (default: 0)")
     p.add_argument("--out", required=True, help="output .npy file")
     p.add_argument("--png", help="also write a grid of (up to 100 of) the images to this PNG file")
+    p.add_argument("--seed-index", type=int, help="in a run trained with --num-seeds S, which GAN: 0 to S-1 (default: 0)")
     return p
 
 
@@ -220,16 +222,13 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
 
         from flax_gan import checkpoint
         from flax_gan.sampling import image_grid, save_png
-        from flax_gan.state import create_state, seed_keys
 
         config = checkpoint.read_config(args.workdir)
         if config is None or not checkpoint.has_checkpoint(args.workdir):
             raise ConfigError(
                 f"no checkpoint in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}"
             )
-        manager = checkpoint.make_manager(args.workdir, read_only=True)
-        state = checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
-        manager.close()
+        state = load_gan(args.workdir, config, "latest", args.seed_index)
         images = _sample_to_npy(state, jax.random.key(args.seed), args.num, args.out)
         if args.png:
             shown = np.asarray(images[:100])
@@ -307,6 +306,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", action="store_true", help="also score real training images (the ceiling)")
     p.add_argument("--noise", action="store_true", help="also score uniform noise images (the floor)")
     p.add_argument("--no-parzen", action="store_true", help="skip the Parzen log-likelihood (the slowest metric)")
+    p.add_argument("--seed-index", type=int, help="in a run trained with --num-seeds S, which GAN to score: 0 to S-1 (default: 0)")
     p.add_argument("--classifier-steps", type=int, default=Config.classifier_steps, help=f"training steps of the classifier, if it is not cached yet (default: {Config.classifier_steps})")
     p.add_argument("--out", help="write the scores to this .json file (keys fid, score, parzen, parzen_se, min_class_share, classifier_accuracy, ...)")
     return p
@@ -346,29 +346,22 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> dict:
-    import jax
+def load_gan(workdir: str, config: Config, which: str = "latest", seed_index: int | None = None):
+    """One GAN's state from a workdir: the `which` checkpoint (latest, best or a step number) and,
+    for a run of several GANs (num_seeds > 1), GAN `seed_index` (default 0). ConfigError if absent."""
+    from flax_gan import checkpoint
+    from flax_gan.state import create_run_state, select
 
-    from flax_gan import checkpoint, evaluation
-    from flax_gan.classifier import ClassifierConfig
-    from flax_gan.data import load_mnist
-    from flax_gan.state import create_state, seed_keys
-
-    if not os.path.isdir(args.workdir):
-        raise ConfigError(f"workdir {args.workdir!r} does not exist or is not a directory")
-    config = checkpoint.read_config(args.workdir)
-    if config is None:
-        raise ConfigError(f"no config.json in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}")
-    which = args.step or "latest"
+    if seed_index is not None and not 0 <= seed_index < config.num_seeds:
+        raise ConfigError(f"--seed-index must be between 0 and {config.num_seeds - 1} "
+                          f"(the run in {workdir} trained {config.num_seeds} GAN(s)), got {seed_index}")
     best = which == "best"
-    if not (best or which == "latest" or which.isdigit()):
-        raise ConfigError(f"--step must be a step number, latest or best; got {which!r}")
-    manager = checkpoint.make_manager(args.workdir, read_only=True, best=best)
+    manager = checkpoint.make_manager(workdir, read_only=True, best=best)
     try:
         if not manager.all_steps():
-            hint = "train with --eval-every K to keep one" if best else f"train first: python scripts/train.py --steps N --workdir {args.workdir}"
+            hint = "train with --eval-every K to keep one" if best else f"train first: python scripts/train.py --steps N --workdir {workdir}"
             raise ConfigError(f"no checkpoint in {manager.directory}; {hint}")
-        template = create_state(config, seed_keys(config.seed)[0])
+        template = create_run_state(config)
         if which.isdigit():
             state = checkpoint.restore_step(manager, template, int(which))
         elif best:
@@ -377,6 +370,25 @@ def _evaluate(args: argparse.Namespace) -> dict:
             state = checkpoint.restore_latest(manager, template)
     finally:
         manager.close()
+    return select(state, seed_index or 0) if config.num_seeds > 1 else state
+
+
+def _evaluate(args: argparse.Namespace) -> dict:
+    import jax
+
+    from flax_gan import checkpoint, evaluation
+    from flax_gan.classifier import ClassifierConfig
+    from flax_gan.data import load_mnist
+
+    if not os.path.isdir(args.workdir):
+        raise ConfigError(f"workdir {args.workdir!r} does not exist or is not a directory")
+    config = checkpoint.read_config(args.workdir)
+    if config is None:
+        raise ConfigError(f"no config.json in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}")
+    which = args.step or "latest"
+    if not (which in ("best", "latest") or which.isdigit()):
+        raise ConfigError(f"--step must be a step number, latest or best; got {which!r}")
+    state = load_gan(args.workdir, config, which, args.seed_index)
     source = args.data or config.data
     train = load_mnist(source, args.data_dir if args.data_dir is not None else config.data_dir)
     reference = evaluation.reference_sets(train, args.test_data, args.data_dir or config.data_dir)
@@ -393,6 +405,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     print(f"classifier accuracy on the {accuracy_on} images: {evaluator.classifier_accuracy:.4f}; {reference.note}")
     result = dict(rows[f"step {step}"])
     result.update(step=step, workdir=args.workdir, checkpoint=which, seed=args.seed, data=train.source,
+                  seed_index=args.seed_index if config.num_seeds > 1 else None,
                   reference=reference.test_name, reference_is_train=reference.test_is_train,
                   classifier_accuracy_on=accuracy_on)
     for name in ("real", "noise"):

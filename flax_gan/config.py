@@ -20,6 +20,7 @@ LOSSES = ("non-saturating", "minimax")
 
 # Parameters of G and D together: the seed's model has 0.77M; 250M is 4 GB of state with Adam.
 MAX_PARAMS = 250_000_000
+MAX_SEEDS = 4096  # GANs under one vmap
 MAX_EVAL_NUM = 100_000  # images per evaluation (the Parzen pass is num x 10,000 distances)
 
 # Settings that decide the training trajectory. A run resumed in a workdir must use the same
@@ -36,6 +37,7 @@ TRAJECTORY_FIELDS = (
     "lr",
     "b1",
     "b2",
+    "num_seeds",
 )
 
 
@@ -70,7 +72,8 @@ class Config:
     lr: float = 2e-4
     b1: float = 0.5
     b2: float = 0.999
-    devices: int | None = None  # None: every local device; a batch is split over them
+    devices: int | None = None  # None: every local device (one with num_seeds > 1); a batch is split over them
+    num_seeds: int = 1  # GANs trained at once under vmap, with seeds seed, seed + 1, ...
     ckpt_every: int = 1000
     sample_every: int = 2000
     log_every: int = 100
@@ -114,6 +117,16 @@ class Config:
         _int("seed", self.seed)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        _positive_int("num_seeds", self.num_seeds)
+        if self.num_seeds > MAX_SEEDS:
+            raise ConfigError(f"num_seeds must be at most {MAX_SEEDS}, got {self.num_seeds}")
+        if self.seed + self.num_seeds > 2**32:
+            raise ConfigError(f"seed + num_seeds must be at most 2**32, got {self.seed} + {self.num_seeds}")
+        if self.num_seeds > 1 and self.devices not in (None, 1):
+            raise ConfigError(f"num_seeds > 1 trains its GANs on one device; got devices {self.devices} (use --devices 1)")
+        if self.num_seeds > 1 and self.eval_every is not None:
+            raise ConfigError("eval_every works with one GAN per run; with num_seeds > 1 score each GAN "
+                              "afterwards: scripts/evaluate.py --seed-index I")
         _choice("data", self.data, DATA_SOURCES)
         _positive_int("batch_size", self.batch_size)
         _positive_int("latent_dim", self.latent_dim)
@@ -126,10 +139,11 @@ class Config:
         g_dims = [self.latent_dim, *self.g_hidden, 784]
         d_dims = [784, *self.d_hidden, 1]
         params = sum((a + 1) * b for dims in (g_dims, d_dims) for a, b in zip(dims[:-1], dims[1:]))
-        if params > MAX_PARAMS:
+        if params * self.num_seeds > MAX_PARAMS:
+            times = f" times {self.num_seeds} seeds" if self.num_seeds > 1 else ""
             raise ConfigError(
                 f"g_hidden {','.join(map(str, self.g_hidden))} and d_hidden {','.join(map(str, self.d_hidden))} "
-                f"make {params:,} parameters; at most {MAX_PARAMS:,} are allowed (with Adam's two moments "
+                f"make {params:,} parameters{times}; at most {MAX_PARAMS:,} are allowed (with Adam's two moments "
                 "and the gradients that is 16 bytes each)"
             )
         _choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)

@@ -36,8 +36,8 @@ from flax_gan.config import Config
 from flax_gan.data import Dataset
 from flax_gan.files import write_text_atomic
 from flax_gan.sampling import image_grid, sample, save_png
-from flax_gan.state import GANState, create_state, seed_keys
-from flax_gan.step import train_steps
+from flax_gan.state import GANState, create_run_state, run_keys, select, state_step
+from flax_gan.step import train_steps, train_steps_many
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +79,20 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     The caller checks the workdir's saved config (`checkpoint.check_resume`) before this.
     Raises `Preempted` after a SIGTERM/SIGINT (checkpoint saved) and `Diverged` on NaN/inf.
     """
-    init_key, train_key, sample_key = seed_keys(config.seed)
-    mesh = parallel.make_mesh(config.devices)
+    _, train_key, sample_key = run_keys(config)
+    many = config.num_seeds > 1
+    mesh = parallel.make_mesh(1 if many else config.devices)
     parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)
     # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
-    fresh = jax.device_put(create_state(config, init_key), parallel.replicated(mesh))
+    fresh = jax.device_put(create_run_state(config), parallel.replicated(mesh))
     state = checkpoint.restore_latest(manager, fresh, quarantine=True)
     if state is None:
         state = fresh
         log.info("starting a new run in %s", config.workdir)
     else:
-        log.info("resuming from the checkpoint at step %d in %s", int(state.step), manager.directory)
-    step = int(state.step)
+        log.info("resuming from the checkpoint at step %d in %s", state_step(state), manager.directory)
+    step = state_step(state)
     _drop_metrics_after(os.path.join(config.workdir, METRICS_FILE), step)
     if step >= config.steps:
         log.info("the run is already at step %d of %d: nothing to do", step, config.steps)
@@ -104,6 +105,9 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
 
     images = jax.device_put(dataset.images, parallel.replicated(mesh))
     mesh = mesh if mesh.size > 1 else None
+    if many:
+        log.info("training %d GANs at once (seeds %d to %d) under vmap", config.num_seeds, config.seed,
+                 config.seed + config.num_seeds - 1)
     if mesh is not None:
         log.info("data parallel over %d devices: %d images per device per step", mesh.size,
                  config.batch_size // mesh.size)
@@ -119,9 +123,12 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
         with stop:
             while step < config.steps:
                 num = next_stop(step, config) - step
-                new_state, metrics = train_steps(state, images, train_key, num, config.batch_size, mesh)
+                if many:
+                    new_state, metrics = train_steps_many(state, images, train_key, num, config.batch_size)
+                else:
+                    new_state, metrics = train_steps(state, images, train_key, num, config.batch_size, mesh)
                 metrics, finite = jax.device_get((metrics, _all_finite(new_state)))  # one sync per chunk
-                _check_finite(metrics, bool(finite), step, saved)
+                _check_finite(metrics, bool(finite), step, saved, config.seed)
                 state, step = new_state, step + num
                 window.append(metrics)
                 window_steps += num
@@ -132,7 +139,11 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
                     _append_jsonl(os.path.join(config.workdir, METRICS_FILE), row)
                     if writer is not None:
                         for name, value in row.items():
-                            if name != "step":
+                            if name == "per_seed":
+                                for metric, values in value.items():
+                                    for i, v in enumerate(values):
+                                        writer.add_scalar(f"{metric}/seed_{config.seed + i}", v, step)
+                            elif name != "step":
                                 writer.add_scalar(name, value, step)
                     if bar is not None:
                         bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}",
@@ -144,10 +155,7 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
                     if bar is not None:
                         bar.set_postfix(fid=f"{scores['fid']:.2f}", score=f"{scores['score']:.2f}")
                 if step % config.sample_every == 0 or step == config.steps:
-                    grid = image_grid(np.asarray(sample(state, sample_key, GRID_SIZE)))
-                    save_png(os.path.join(config.workdir, SAMPLES_DIR, f"step_{step:07d}.png"), grid)
-                    if writer is not None:
-                        writer.add_image("samples", grid, step, dataformats="HW")
+                    _save_grids(config, state, sample_key, step, writer)
                 if step % config.ckpt_every == 0 or step == config.steps or stop.signum is not None:
                     checkpoint.save(manager, state)
                     saved = step
@@ -183,7 +191,7 @@ class _Evaluation:
         self.previous_g_loss: float | None = None
 
     def run(self, state: GANState, last_row: dict[str, Any] | None, writer) -> dict[str, Any]:
-        step = int(state.step)
+        step = state_step(state)
         scores = self.evaluator.score_state(state, self.key, self.config.eval_num)
         d_loss = last_row["d_loss"] if last_row else None
         g_loss = last_row["g_loss"] if last_row else None
@@ -209,12 +217,29 @@ class _Evaluation:
 EVAL_KEYS = ("fid", "score", "min_class_share", "parzen", "parzen_se", "parzen_sigma")
 
 
-def _check_finite(metrics: dict[str, np.ndarray], params_finite: bool, start: int, saved: int | None) -> None:
-    losses = np.stack([metrics["d_loss"], metrics["g_loss"]])
+def _save_grids(config: Config, state: GANState, sample_key: jax.Array, step: int, writer) -> None:
+    """A 5x5 grid per GAN: samples/step_N.png, or samples/seed_S/step_N.png with num_seeds > 1."""
+    for i in range(config.num_seeds):
+        if config.num_seeds == 1:
+            one, key, folder, tag = state, sample_key, "", "samples"
+        else:
+            seed = config.seed + i
+            one, key, folder, tag = select(state, i), sample_key[i], f"seed_{seed}", f"samples/seed_{seed}"
+        grid = image_grid(np.asarray(sample(one, key, GRID_SIZE)))
+        save_png(os.path.join(config.workdir, SAMPLES_DIR, folder, f"step_{step:07d}.png"), grid)
+        if writer is not None:
+            writer.add_image(tag, grid, step, dataformats="HW")
+
+
+def _check_finite(metrics: dict[str, np.ndarray], params_finite: bool, start: int, saved: int | None,
+                  seed: int = 0) -> None:
+    losses = np.stack([metrics["d_loss"], metrics["g_loss"]])  # (2, steps) or (2, steps, seeds)
     bad = ~np.all(np.isfinite(losses), axis=0)
     if bad.any():
-        i = int(np.argmax(bad))
-        where = f"losses became non-finite at step {start + i + 1} (d_loss={losses[0, i]}, g_loss={losses[1, i]})"
+        i, *gan = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        which = f" in the GAN of seed {seed + int(gan[0])}" if gan else ""
+        d, g = losses[0][(i, *gan)], losses[1][(i, *gan)]
+        where = f"losses became non-finite at step {start + i + 1}{which} (d_loss={d}, g_loss={g})"
     elif not params_finite:
         where = f"parameters became non-finite by step {start + len(bad)}"
     else:
@@ -259,10 +284,17 @@ def _tensorboard(workdir: str, step: int):
 
 
 def _summary(step: int, window: list[dict[str, np.ndarray]], steps_per_sec: float) -> dict[str, Any]:
+    """Means over the window's steps (and GANs); with several GANs also each GAN's, under per_seed."""
     row: dict[str, Any] = {"step": step}
+    per_seed: dict[str, list[float]] = {}
     for name in window[0]:
-        row[name] = float(np.mean(np.concatenate([m[name] for m in window])))
+        values = np.concatenate([m[name] for m in window])  # (steps,) or (steps, seeds)
+        row[name] = float(np.mean(values))
+        if values.ndim == 2:
+            per_seed[name] = [float(v) for v in values.mean(axis=0)]
     row["steps_per_sec"] = float(steps_per_sec)
+    if per_seed:
+        row["per_seed"] = per_seed
     return row
 
 

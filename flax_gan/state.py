@@ -92,3 +92,35 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(init_key, train_key, sample_key) for a run seed: one seed fixes the whole run."""
     init_key, train_key, sample_key = jax.random.split(jax.random.key(seed), 3)
     return init_key, train_key, sample_key
+
+
+def run_keys(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(init, train, sample) keys of a run: `seed_keys(config.seed)`, or with ``num_seeds`` S > 1,
+    each stacked over the seeds ``seed, seed + 1, ..., seed + S - 1`` (shape (S,))."""
+    if config.num_seeds == 1:
+        return seed_keys(config.seed)
+    keys = [seed_keys(config.seed + i) for i in range(config.num_seeds)]
+    return tuple(jnp.stack([k[j] for k in keys]) for j in range(3))
+
+
+def create_run_state(config: Config) -> GANState:
+    """The fresh state of a run: one GAN, or with ``num_seeds`` S > 1, S GANs stacked on a leading axis.
+
+    Each GAN is initialised on its own and then stacked, so GAN i starts bit for bit where a
+    one-GAN run with seed ``config.seed + i`` starts.
+    """
+    init_keys = run_keys(config)[0]
+    if config.num_seeds == 1:
+        return create_state(config, init_keys)
+    states = [create_state(config, k) for k in init_keys]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def state_step(state: GANState) -> int:
+    """The step of a state, or of stacked states (all at the same step)."""
+    return int(jnp.ravel(state.step)[0])
+
+
+def select(state: GANState, index: int) -> GANState:
+    """GAN `index` of stacked states (as `create_run_state` makes with num_seeds > 1)."""
+    return jax.tree.map(lambda leaf: leaf[index], state)

@@ -10,7 +10,7 @@ import pytest
 from flax_gan import checkpoint
 from flax_gan.config import Config
 from flax_gan.data import Dataset
-from flax_gan.state import create_state, seed_keys
+from flax_gan.state import create_run_state
 
 # Evaluation classifiers trained by tests (and by the scripts they start) go to a fresh folder,
 # never into the user's ~/.cache/flax_gan.
@@ -49,7 +49,7 @@ def restore(workdir, config=None):
     config = config or checkpoint.read_config(str(workdir))
     manager = checkpoint.make_manager(str(workdir), read_only=True)
     try:
-        return checkpoint.restore_latest(manager, create_state(config, seed_keys(config.seed)[0]))
+        return checkpoint.restore_latest(manager, create_run_state(config))
     finally:
         manager.close()
 

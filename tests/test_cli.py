@@ -1,12 +1,14 @@
 """The scripts end to end: subprocesses for real runs (resume, kill -9, sample), in-process
 calls for the many bad inputs."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -241,3 +243,45 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "train.py: error: steps must be a positive integer, got 0"
     assert not (tmp_path / "w").exists()
+
+
+def test_num_seeds_trains_gans_that_equal_single_runs(tmp_path):
+    from flax_gan.state import select
+
+    many, alone = tmp_path / "many", tmp_path / "alone"
+    script("train.py", "--steps", 30, "--workdir", many, "--seed", 5, "--num-seeds", 3, "--ckpt-every", 15, *SMALL)
+    script("train.py", "--steps", 60, "--workdir", many)  # resumed: the stacked state round-trips
+    script("train.py", "--steps", 60, "--workdir", alone, "--seed", 6, *SMALL)
+    stacked, single = final_state(str(many)), final_state(str(alone))
+    assert stacked.step.shape == (3,)
+    gan = select(stacked, 1)
+    for a, b in zip(jax.tree.leaves(gan), jax.tree.leaves(single)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    first = jax.tree.leaves(select(stacked, 0).g_params)[-1]
+    assert not np.allclose(np.asarray(first), np.asarray(jax.tree.leaves(gan.g_params)[-1]))  # other seeds differ
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    assert sample_main(["--workdir", str(many), "--seed-index", "1", "--num", "16", "--out", str(a)]) == 0
+    assert sample_main(["--workdir", str(alone), "--num", "16", "--out", str(b)]) == 0
+    np.testing.assert_allclose(np.load(a), np.load(b), atol=1e-4)
+    for seed in (5, 6, 7):
+        assert (many / "samples" / f"seed_{seed}" / "step_0000060.png").is_file()
+    last = json.loads((many / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 60 and len(last["per_seed"]["d_loss"]) == 3
+    assert last["d_loss"] == pytest.approx(np.mean(last["per_seed"]["d_loss"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--num-seeds", "0"], "num_seeds must be a positive integer, got 0"),
+    (["--num-seeds", "2", "--devices", "2"], "num_seeds > 1 trains its GANs on one device; got devices 2"),
+    (["--num-seeds", "2", "--eval-every", "10"], "eval_every works with one GAN per run"),
+    (["--num-seeds", "5000"], "num_seeds must be at most 4096, got 5000"),
+])
+def test_num_seeds_bad_input(tmp_path, capsys, argv, message):
+    code, err = run_main(train_main, ["--steps", "10", "--workdir", str(tmp_path / "w"), *argv, *SMALL], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "w").exists()
+
+
+def test_seed_index_out_of_range(trained_workdir, tmp_path, capsys):
+    code, err = run_main(sample_main, ["--workdir", str(trained_workdir), "--seed-index", "1", "--out", str(tmp_path / "s.npy")], capsys)
+    assert code == 2 and "--seed-index must be between 0 and 0" in err
