@@ -109,6 +109,9 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--g-hidden", type=_sizes, help="G's hidden layer sizes, comma-separated (default: 256,512)")
     p.add_argument("--d-hidden", type=_sizes, help="D's hidden layer sizes, comma-separated (default: 256)")
     p.add_argument("--devices", type=int, help="split each batch over this many local devices (default: all); results match one device within float rounding")
+    p.add_argument("--coordinator", help="multi-process run: host:port of process 0's coordinator (with --num-processes and --process-id; on Slurm, Open MPI or a TPU pod the cluster's environment is read instead)")
+    p.add_argument("--num-processes", type=int, help="multi-process run: how many processes in all")
+    p.add_argument("--process-id", type=int, help="multi-process run: this process's index, 0 to --num-processes - 1; process 0 writes the logs, metrics and samples")
     p.add_argument("--ckpt-every", type=int, help=f"save a checkpoint every this many steps, and at the end (default: {d.ckpt_every})")
     p.add_argument("--sample-every", type=int, help=f"write a 5x5 sample grid to <workdir>/samples every this many steps (default: {d.sample_every})")
     p.add_argument("--log-every", type=int, help=f"append mean losses to <workdir>/metrics.jsonl every this many steps (default: {d.log_every})")
@@ -153,10 +156,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     from flax_gan import checkpoint, loop
 
-    special = ("no_progress", "preset", "config")
+    special = ("no_progress", "preset", "config", "coordinator", "num_processes", "process_id")
     overrides = {k: v for k, v in vars(args).items() if v is not None and k not in special}
     enable_compilation_cache()
     try:
+        from flax_gan import parallel
+
+        parallel.initialize(args.coordinator, args.num_processes, args.process_id)
         config, saved = resolve_train_config(overrides, args.preset, args.config)
         from flax_gan.data import load_mnist
 
@@ -164,8 +170,6 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         config = config.replace(data=dataset.source)
         if saved is not None:
             checkpoint.check_resume(saved, config)
-        from flax_gan import parallel
-
         parallel.check_batch(config.batch_size, parallel.make_mesh(1 if config.num_seeds > 1 else config.devices))
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
@@ -173,7 +177,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 f"got {config.batch_size}"
             )
         try:
-            checkpoint.write_config(config.workdir, config)
+            if parallel.is_main_process():
+                checkpoint.write_config(config.workdir, config)
         except OSError as e:
             raise ConfigError(f"cannot write to workdir {config.workdir!r}: {e.strerror or e}") from e
         log.info("config: %s", json.dumps(config.to_dict(), sort_keys=True))

@@ -85,15 +85,17 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)
     # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
-    fresh = jax.device_put(create_run_state(config), parallel.replicated(mesh))
-    state = checkpoint.restore_latest(manager, fresh, quarantine=True)
+    fresh = parallel.put_replicated(create_run_state(config), mesh)
+    main = parallel.is_main_process()  # only process 0 writes metrics, logs and samples
+    state = checkpoint.restore_latest(manager, fresh, quarantine=main)
     if state is None:
         state = fresh
         log.info("starting a new run in %s", config.workdir)
     else:
         log.info("resuming from the checkpoint at step %d in %s", state_step(state), manager.directory)
     step = state_step(state)
-    _drop_metrics_after(os.path.join(config.workdir, METRICS_FILE), step)
+    if main:
+        _drop_metrics_after(os.path.join(config.workdir, METRICS_FILE), step)
     if step >= config.steps:
         log.info("the run is already at step %d of %d: nothing to do", step, config.steps)
         manager.close()
@@ -103,7 +105,8 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
             f"batch_size {config.batch_size} is larger than the {dataset.images.shape[0]} training images"
         )
 
-    images = jax.device_put(dataset.images, parallel.replicated(mesh))
+    images = parallel.put_replicated(dataset.images, mesh)
+    train_key = parallel.put_replicated(train_key, mesh)
     mesh = mesh if mesh.size > 1 else None
     if many:
         log.info("training %d GANs at once (seeds %d to %d) under vmap", config.num_seeds, config.seed,
@@ -111,9 +114,9 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     if mesh is not None:
         log.info("data parallel over %d devices: %d images per device per step", mesh.size,
                  config.batch_size // mesh.size)
-    evaluator = _Evaluation(config, dataset, sample_key) if config.eval_every else None
-    writer = _tensorboard(config.workdir, step)
-    bar = _progress_bar(config.steps, step, progress)
+    evaluator = _Evaluation(config, dataset, sample_key) if config.eval_every and main else None
+    writer = _tensorboard(config.workdir, step) if main else None
+    bar = _progress_bar(config.steps, step, progress and main)
     window: list[dict[str, np.ndarray]] = []
     window_start, window_steps = time.perf_counter(), 0
     saved = step if step else None  # the step of the latest checkpoint, if any
@@ -135,27 +138,16 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
                 if bar is not None:
                     bar.update(num)
                 if step % config.log_every == 0 or step == config.steps:
-                    row = _summary(step, window, window_steps / (time.perf_counter() - window_start))
-                    _append_jsonl(os.path.join(config.workdir, METRICS_FILE), row)
-                    if writer is not None:
-                        for name, value in row.items():
-                            if name == "per_seed":
-                                for metric, values in value.items():
-                                    for i, v in enumerate(values):
-                                        writer.add_scalar(f"{metric}/seed_{config.seed + i}", v, step)
-                            elif name != "step":
-                                writer.add_scalar(name, value, step)
-                    if bar is not None:
-                        bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}",
-                                        steps_s=f"{row['steps_per_sec']:.0f}")
+                    last_row = _summary(step, window, window_steps / (time.perf_counter() - window_start))
                     window, window_steps, window_start = [], 0, time.perf_counter()
-                    last_row = row
+                    if main:
+                        _write_row(config, last_row, writer, bar)
                 if evaluator is not None and (step % config.eval_every == 0 or step == config.steps):
-                    scores = evaluator.run(state, last_row, writer)
+                    scores = evaluator.run(parallel.local_copy(state), last_row, writer)
                     if bar is not None:
                         bar.set_postfix(fid=f"{scores['fid']:.2f}", score=f"{scores['score']:.2f}")
-                if step % config.sample_every == 0 or step == config.steps:
-                    _save_grids(config, state, sample_key, step, writer)
+                if main and (step % config.sample_every == 0 or step == config.steps):
+                    _save_grids(config, parallel.local_copy(state), sample_key, step, writer)
                 if step % config.ckpt_every == 0 or step == config.steps or stop.signum is not None:
                     checkpoint.save(manager, state)
                     saved = step
@@ -215,6 +207,21 @@ class _Evaluation:
 
 # The scores an evaluation appends to metrics.jsonl.
 EVAL_KEYS = ("fid", "score", "min_class_share", "parzen", "parzen_se", "parzen_sigma")
+
+
+def _write_row(config: Config, row: dict[str, Any], writer, bar) -> None:
+    """One logged row to metrics.jsonl, TensorBoard (each GAN's too) and the progress bar."""
+    _append_jsonl(os.path.join(config.workdir, METRICS_FILE), row)
+    if writer is not None:
+        for name, value in row.items():
+            if name == "per_seed":
+                for metric, values in value.items():
+                    for i, v in enumerate(values):
+                        writer.add_scalar(f"{metric}/seed_{config.seed + i}", v, row["step"])
+            elif name != "step":
+                writer.add_scalar(name, value, row["step"])
+    if bar is not None:
+        bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}", steps_s=f"{row['steps_per_sec']:.0f}")
 
 
 def _save_grids(config: Config, state: GANState, sample_key: jax.Array, step: int, writer) -> None:

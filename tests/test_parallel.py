@@ -4,6 +4,7 @@ Several CPU devices exist only if XLA_FLAGS is set before JAX starts, so these t
 multi-device parts in subprocesses.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,60 @@ def test_cli_eight_devices_matches_one(tmp_path):
     assert "data parallel over 8 devices: 2 images per device per step" in logs[8]
     assert "data parallel" not in logs[1]
     np.testing.assert_allclose(outs[1], outs[8], atol=1e-4)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_of_four_devices_match_one_process_of_eight(tmp_path):
+    """jax.distributed over localhost: 2 processes x 4 CPU devices against 1 process x 8, through the CLI."""
+    argv = ["scripts/train.py", "--steps", "60", "--ckpt-every", "30", "--log-every", "20", *SMALL]
+    single = subprocess.run([sys.executable, *argv, "--workdir", str(tmp_path / "one")], cwd=ROOT, env=ENV8,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    env4 = dict(ENV8, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    multi = [*argv, "--workdir", str(tmp_path / "two"), "--coordinator", f"localhost:{free_port()}", "--num-processes", "2"]
+    procs = [subprocess.Popen([sys.executable, *multi, "--process-id", str(i)], cwd=ROOT, env=env4,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert "process 0 of 2; 4 local and 8 global devices" in errs[0] and "process 1 of 2" in errs[1]
+    assert "data parallel over 8 devices" in errs[1]
+    two = tmp_path / "two"
+    assert sorted(os.listdir(two / "checkpoints")) == ["30", "60"]
+    # Only process 0 wrote metrics: one row per logged step, not two.
+    assert [json.loads(l)["step"] for l in (two / "metrics.jsonl").read_text().splitlines()] == [20, 40, 60]
+    for name in ("one", "two"):
+        assert sample_main(["--workdir", str(tmp_path / name), "--num", "16", "--seed", "5",
+                            "--out", str(tmp_path / f"{name}.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy"), atol=1e-5)
+
+
+def test_multi_process_flag_errors(tmp_path, capsys):
+    code = train_main(["--steps", "5", "--workdir", str(tmp_path / "a"), "--coordinator", "localhost:1234", *SMALL])
+    assert code == 2
+    assert "needs --coordinator, --num-processes and --process-id; missing --num-processes, --process-id" in capsys.readouterr().err
+    code = train_main(["--steps", "5", "--workdir", str(tmp_path / "a"), "--coordinator", "localhost:1234",
+                       "--num-processes", "2", "--process-id", "2", *SMALL])
+    assert code == 2 and "--process-id must be in [0, --num-processes); got 2 of 2" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+
+
+def test_cluster_environment_detection(monkeypatch):
+    from flax_gan.parallel import cluster_environment
+
+    for name in ("JAX_COORDINATOR_ADDRESS", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES"):
+        monkeypatch.delenv(name, raising=False)
+    assert cluster_environment() is None
+    monkeypatch.setenv("SLURM_NTASKS", "1")  # a one-task Slurm job is a single process
+    assert cluster_environment() is None
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert cluster_environment() == "SLURM_NTASKS"
 
 
 def test_device_errors(tmp_path, capsys):
