@@ -16,8 +16,13 @@ import sys
 from typing import Sequence
 
 from flax_gan.config import (
+    D_ACTIVATIONS,
     DATA_SOURCES,
+    G_ACTIVATIONS,
+    INITS,
     LOSSES,
+    NOISES,
+    OPTIMIZERS,
     OUTPUT_ACTIVATIONS,
     PRESETS,
     Config,
@@ -96,7 +101,7 @@ def train_parser() -> argparse.ArgumentParser:
         argument_default=None,
     )
     p.add_argument("--steps", type=int, help="total training steps (one D and one G update each); a resumed run continues up to this many (required, here or in --config)")
-    p.add_argument("--preset", choices=tuple(PRESETS), help="named settings to start from: default (tanh output), seed (the seed's code: sigmoid output)")
+    p.add_argument("--preset", choices=tuple(PRESETS), help="named settings to start from: default (the seed's model, tanh output), seed (the seed's code: sigmoid output), paper (Goodfellow et al.'s own MNIST model: maxout D with dropout, SGD with momentum), stable (the best MLP GAN we measured on the bundled data)")
     p.add_argument("--config", help="a .json or .yaml file of settings (names as in config.json); applied after --preset, before the other flags")
     p.add_argument("--workdir", help=f"folder for checkpoints, config, metrics and samples (default: {d.workdir})")
     p.add_argument("--seed", type=int, help=f"random seed for initialisation, noise and data order (default: {d.seed})")
@@ -108,6 +113,18 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=LOSSES, help="G's loss: non-saturating -log D(G(z)) or minimax log(1 - D(G(z))) (default: non-saturating)")
     p.add_argument("--g-hidden", type=_sizes, help="G's hidden layer sizes, comma-separated (default: 256,512)")
     p.add_argument("--d-hidden", type=_sizes, help="D's hidden layer sizes, comma-separated (default: 256)")
+    m = p.add_argument_group("model and optimizer details (the presets set these; see flax_gan/config.py)")
+    m.add_argument("--g-activation", choices=G_ACTIVATIONS, help="G's hidden activation (default: relu; leaky_relu has slope 0.2)")
+    m.add_argument("--d-activation", choices=D_ACTIVATIONS, help="D's hidden layers (default: relu; maxout as the paper)")
+    m.add_argument("--maxout-pieces", type=int, help="pieces per maxout unit (default: 5)")
+    m.add_argument("--d-dropout-input", type=float, help="D's dropout rate on its input image (default: 0; the paper: 0.2)")
+    m.add_argument("--d-dropout-hidden", type=float, help="D's dropout rate after each hidden layer (default: 0; the paper: 0.5)")
+    m.add_argument("--noise", choices=NOISES, help="z's distribution: normal, or uniform on [-sqrt 3, sqrt 3] as the paper (default: normal)")
+    m.add_argument("--init", choices=INITS, help="weight init: torch (PyTorch Linear's) or paper (uniform irange, G's output bias from the data) (default: torch)")
+    m.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (--lr, betas 0.5, 0.999) or paper-sgd (lr 0.1 decaying, momentum 0.5 -> 0.7) (default: adam)")
+    m.add_argument("--d-loss-scale", type=float, help="D's loss is this times (BCE real + BCE fake) (default: 1; the paper: 0.5)")
+    m.add_argument("--label-smoothing", type=float, help="one-sided label smoothing: D's target for real images is 1 minus this (default: 0)")
+    m.add_argument("--g-ema", type=float, help="keep an exponential moving average of G's weights with this decay and sample from it (default: 0, off)")
     p.add_argument("--devices", type=int, help="split each batch over this many local devices (default: all); results match one device within float rounding")
     p.add_argument("--coordinator", help="multi-process run: host:port of process 0's coordinator (with --num-processes and --process-id; on Slurm, Open MPI or a TPU pod the cluster's environment is read instead)")
     p.add_argument("--num-processes", type=int, help="multi-process run: how many processes in all")

@@ -17,6 +17,11 @@ from typing import Any, Mapping
 DATA_SOURCES = ("auto", "tfds", "bundled", "synthetic")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid")
 LOSSES = ("non-saturating", "minimax")
+G_ACTIVATIONS = ("relu", "leaky_relu")
+D_ACTIVATIONS = ("relu", "leaky_relu", "maxout")
+NOISES = ("normal", "uniform")
+INITS = ("torch", "paper")
+OPTIMIZERS = ("adam", "paper-sgd")
 
 # Parameters of G and D together: the seed's model has 0.77M; 250M is 4 GB of state with Adam.
 MAX_PARAMS = 250_000_000
@@ -38,6 +43,17 @@ TRAJECTORY_FIELDS = (
     "b1",
     "b2",
     "num_seeds",
+    "g_activation",
+    "d_activation",
+    "maxout_pieces",
+    "d_dropout_input",
+    "d_dropout_hidden",
+    "noise",
+    "init",
+    "optimizer",
+    "d_loss_scale",
+    "label_smoothing",
+    "g_ema",
 )
 
 
@@ -47,6 +63,36 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The seed's code exactly as listed: sigmoid output (data in [0, 1]), everything else as default.
     "seed": {"output_activation": "sigmoid"},
+    # The paper's own MNIST model (goodfeli/adversarial, mnist.yaml): G 1200-1200 ReLU with a
+    # sigmoid output whose bias starts at the data's mean pixel logits, uniform noise on
+    # [-sqrt 3, sqrt 3]; D two maxout layers of 240 units x 5 pieces, dropout keep 0.8 on the
+    # input and 0.5 on hidden layers; SGD lr 0.1 / 1.000004^t (floor 1e-6) with momentum 0.5 ->
+    # 0.7; batch 100; D loss 0.5 (BCE real + BCE fake); G non-saturating.
+    "paper": {
+        "batch_size": 100,
+        "g_hidden": (1200, 1200),
+        "d_hidden": (240, 240),
+        "output_activation": "sigmoid",
+        "d_activation": "maxout",
+        "maxout_pieces": 5,
+        "d_dropout_input": 0.2,
+        "d_dropout_hidden": 0.5,
+        "noise": "uniform",
+        "init": "paper",
+        "optimizer": "paper-sgd",
+        "d_loss_scale": 0.5,
+    },
+    # The best MLP GAN we measured on the bundled 5000 images (README, "Presets"): the
+    # PyTorch-GAN-style MLP (G 256-512-1024 LeakyReLU 0.2, tanh; D 512-256 LeakyReLU 0.2 with
+    # dropout 0.3; the seed's Adam) with an exponential moving average of G's weights for sampling.
+    "stable": {
+        "g_hidden": (256, 512, 1024),
+        "g_activation": "leaky_relu",
+        "d_hidden": (512, 256),
+        "d_activation": "leaky_relu",
+        "d_dropout_hidden": 0.3,
+        "g_ema": 0.999,
+    },
 }
 
 
@@ -74,6 +120,17 @@ class Config:
     b2: float = 0.999
     devices: int | None = None  # None: every local device (one with num_seeds > 1); a batch is split over them
     num_seeds: int = 1  # GANs trained at once under vmap, with seeds seed, seed + 1, ...
+    g_activation: str = "relu"  # G's hidden activation: relu or leaky_relu (slope 0.2)
+    d_activation: str = "relu"  # D's hidden layers: relu, leaky_relu (0.2) or maxout
+    maxout_pieces: int = 5  # pieces per maxout unit (d_activation maxout)
+    d_dropout_input: float = 0.0  # D's dropout rate on its input (the paper: 0.2)
+    d_dropout_hidden: float = 0.0  # D's dropout rate on each hidden layer's output (the paper: 0.5)
+    noise: str = "normal"  # z ~ N(0, I), or uniform on [-sqrt 3, sqrt 3] (unit variance, the paper's)
+    init: str = "torch"  # PyTorch Linear's init, or the paper's (uniform irange; G's output bias from data)
+    optimizer: str = "adam"  # Adam(lr, b1, b2), or paper-sgd (lr, b1, b2 unused)
+    d_loss_scale: float = 1.0  # D's loss = scale x (BCE real + BCE fake); the paper: 0.5
+    label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - this
+    g_ema: float = 0.0  # decay of an exponential moving average of G's weights, used for sampling; 0: off
     ckpt_every: int = 1000
     sample_every: int = 2000
     log_every: int = 100
@@ -138,7 +195,9 @@ class Config:
             raise ConfigError("g_hidden must name at least one hidden layer, got none")
         g_dims = [self.latent_dim, *self.g_hidden, 784]
         d_dims = [784, *self.d_hidden, 1]
-        params = sum((a + 1) * b for dims in (g_dims, d_dims) for a, b in zip(dims[:-1], dims[1:]))
+        pieces = [self.maxout_pieces if self.d_activation == "maxout" else 1] * len(self.d_hidden) + [1]
+        params = sum((a + 1) * b for a, b in zip(g_dims[:-1], g_dims[1:]))
+        params += sum((a + 1) * b * k for a, b, k in zip(d_dims[:-1], d_dims[1:], pieces))
         if params * self.num_seeds > MAX_PARAMS:
             times = f" times {self.num_seeds} seeds" if self.num_seeds > 1 else ""
             raise ConfigError(
@@ -147,6 +206,17 @@ class Config:
                 "and the gradients that is 16 bytes each)"
             )
         _choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        _choice("g_activation", self.g_activation, G_ACTIVATIONS)
+        _choice("d_activation", self.d_activation, D_ACTIVATIONS)
+        _positive_int("maxout_pieces", self.maxout_pieces)
+        _choice("noise", self.noise, NOISES)
+        _choice("init", self.init, INITS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("d_dropout_input", "d_dropout_hidden", "label_smoothing", "g_ema"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+        _positive_float("d_loss_scale", self.d_loss_scale)
         _choice("loss", self.loss, LOSSES)
         _positive_float("lr", self.lr)
         for name in ("b1", "b2"):
@@ -213,7 +283,7 @@ def load_config_file(path: str) -> dict[str, Any]:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"config file {path!r}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    for key in ("lr", "b1", "b2"):
+    for key in ("lr", "b1", "b2", "d_dropout_input", "d_dropout_hidden", "d_loss_scale", "label_smoothing", "g_ema"):
         if isinstance(data.get(key), str):  # YAML reads 2e-4 (no dot) as a string
             try:
                 data[key] = float(data[key])

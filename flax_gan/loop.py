@@ -85,7 +85,7 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)
     # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
-    fresh = parallel.put_replicated(create_run_state(config), mesh)
+    fresh = parallel.put_replicated(create_run_state(config, dataset.images), mesh)
     main = parallel.is_main_process()  # only process 0 writes metrics, logs and samples
     state = checkpoint.restore_latest(manager, fresh, quarantine=main)
     if state is None:

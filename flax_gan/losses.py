@@ -14,9 +14,12 @@ import optax
 G_LOSSES = ("non-saturating", "minimax")
 
 
-def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
-    """Mean of ``-log D(x) - log(1 - D(G(z)))`` (the seed's D loss)."""
-    real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits))
+def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array, real_target: float = 1.0) -> jax.Array:
+    """Mean of ``-log D(x) - log(1 - D(G(z)))`` (the seed's D loss).
+
+    `real_target` below 1 is one-sided label smoothing: real images' target becomes that value.
+    """
+    real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.full_like(real_logits, real_target))
     fake = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
     return jnp.mean(real) + jnp.mean(fake)
 

@@ -16,8 +16,8 @@ from flax_gan.state import GANState
 @functools.partial(jax.jit, static_argnames=("num",))
 def _sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
     spec = state.spec
-    z = jax.random.normal(key, (num, spec.latent_dim), jnp.float32)
-    images = spec.generator.apply(state.g_params, z)
+    z = spec.noise_fn(key, num)
+    images = spec.generator.apply(state.sampling_params, z)
     if spec.output_activation == "tanh":
         images = (images + 1.0) / 2.0
     return jnp.clip(images, 0.0, 1.0)
@@ -26,7 +26,8 @@ def _sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
 def sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
     """`num` images from G, float32 in [0, 1], shape (num, 28, 28, 1), whatever G's output activation.
 
-    z ~ N(0, I) is drawn from `key`: the same state, key and num always give the same images.
+    z (the spec's noise) is drawn from `key`: the same state, key and num always give the same
+    images. G's moving-average weights are used when the state keeps them (``g_ema``).
     """
     if not isinstance(num, int) or num <= 0:
         raise ValueError(f"num must be a positive integer, got {num!r}")

@@ -17,7 +17,8 @@ import optax
 from flax import struct
 
 from flax_gan.config import Config
-from flax_gan.models import Discriminator, Generator
+from flax_gan.models import Discriminator, Generator, sigmoid_bias_from_marginals
+from flax_gan.optimizers import paper_sgd
 
 PyTree = Any
 
@@ -34,23 +35,47 @@ class GANSpec:
     lr: float = 2e-4
     b1: float = 0.5
     b2: float = 0.999
+    g_activation: str = "relu"
+    d_activation: str = "relu"
+    maxout_pieces: int = 5
+    d_dropout_input: float = 0.0
+    d_dropout_hidden: float = 0.0
+    noise: str = "normal"
+    init: str = "torch"
+    optimizer_name: str = "adam"
+    d_loss_scale: float = 1.0
+    label_smoothing: float = 0.0
+    g_ema: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> "GANSpec":
-        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+        renamed = {"optimizer_name": "optimizer"}
+        return cls(**{f.name: getattr(config, renamed.get(f.name, f.name)) for f in dataclasses.fields(cls)})
 
     @property
     def generator(self) -> Generator:
-        return Generator(hidden=self.g_hidden, output_activation=self.output_activation)
+        return Generator(hidden=self.g_hidden, output_activation=self.output_activation,
+                         activation=self.g_activation, init_scheme=self.init)
 
     @property
     def discriminator(self) -> Discriminator:
-        return Discriminator(hidden=self.d_hidden)
+        return Discriminator(hidden=self.d_hidden, activation=self.d_activation, pieces=self.maxout_pieces,
+                             dropout_input=self.d_dropout_input, dropout_hidden=self.d_dropout_hidden,
+                             init_scheme=self.init)
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
-        """Adam as in the seed; G and D each get their own state of it."""
+        """Adam as in the seed, or the paper's SGD; G and D each get their own state of it."""
+        if self.optimizer_name == "paper-sgd":
+            return paper_sgd()
         return optax.adam(self.lr, b1=self.b1, b2=self.b2)
+
+    def noise_fn(self, key: jax.Array, num: int) -> jax.Array:
+        """z for `num` images: N(0, I), or uniform on [-sqrt 3, sqrt 3] (unit variance; the paper's)."""
+        shape = (num, self.latent_dim)
+        if self.noise == "uniform":
+            return jax.random.uniform(key, shape, jnp.float32, -3.0**0.5, 3.0**0.5)
+        return jax.random.normal(key, shape, jnp.float32)
 
 
 @struct.dataclass
@@ -63,12 +88,33 @@ class GANState:
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     spec: GANSpec = struct.field(pytree_node=False)
+    g_ema_params: PyTree = None  # with spec.g_ema > 0: the moving average of G's weights
+
+    @property
+    def sampling_params(self) -> PyTree:
+        """G's weights to draw images with: the moving average when there is one."""
+        return self.g_ema_params if self.g_ema_params is not None else self.g_params
 
 
-def create_state(config: Config | GANSpec, key: jax.Array) -> GANState:
-    """Initialises G and D from `key` (step 0, fresh Adam states)."""
+def create_state(config: Config | GANSpec, key: jax.Array, images: jax.Array | None = None) -> GANState:
+    """Initialises G and D from `key` (step 0, fresh optimizer states).
+
+    With the paper's init, G's output bias is set from the mean pixels of `images` (uint8
+    training images; `sigmoid_bias_from_marginals`); without them it stays 0, which is fine for
+    a template to restore a checkpoint into.
+    """
     spec = config if isinstance(config, GANSpec) else GANSpec.from_config(config)
-    return _init(spec, key)
+    state = _init(spec, key)
+    if spec.init == "paper" and images is not None:
+        g_params = _set_output_bias(state.g_params, sigmoid_bias_from_marginals(images))
+        state = state.replace(g_params=g_params, g_ema_params=g_params if spec.g_ema else None)
+    return state
+
+
+def _set_output_bias(g_params: PyTree, bias: jax.Array) -> PyTree:
+    params = jax.tree.map(lambda x: x, g_params)  # a copy with new containers
+    params["params"]["out"]["bias"] = bias.astype(params["params"]["out"]["bias"].dtype)
+    return params
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -85,6 +131,7 @@ def _init(spec: GANSpec, key: jax.Array) -> GANState:
         g_opt_state=tx.init(g_params),
         d_opt_state=tx.init(d_params),
         spec=spec,
+        g_ema_params=g_params if spec.g_ema else None,
     )
 
 
@@ -103,7 +150,7 @@ def run_keys(config: Config) -> tuple[jax.Array, jax.Array, jax.Array]:
     return tuple(jnp.stack([k[j] for k in keys]) for j in range(3))
 
 
-def create_run_state(config: Config) -> GANState:
+def create_run_state(config: Config, images: jax.Array | None = None) -> GANState:
     """The fresh state of a run: one GAN, or with ``num_seeds`` S > 1, S GANs stacked on a leading axis.
 
     Each GAN is initialised on its own and then stacked, so GAN i starts bit for bit where a
@@ -111,8 +158,8 @@ def create_run_state(config: Config) -> GANState:
     """
     init_keys = run_keys(config)[0]
     if config.num_seeds == 1:
-        return create_state(config, init_keys)
-    states = [create_state(config, k) for k in init_keys]
+        return create_state(config, init_keys, images)
+    states = [create_state(config, k, images) for k in init_keys]
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 

@@ -34,7 +34,11 @@ def _train_step(state: GANState, batch: jax.Array, key: jax.Array) -> tuple[GANS
     spec = state.spec
     gen, disc, tx = spec.generator, spec.discriminator, spec.optimizer
     n = batch.shape[0]
-    z = jax.random.normal(jax.random.fold_in(key, state.step), (n, spec.latent_dim), jnp.float32)
+    step_key = jax.random.fold_in(key, state.step)
+    z = spec.noise_fn(step_key, n)
+    # Dropout masks (only drawn when D has dropout): one for D's update, one for G's.
+    d_rngs = {"dropout": jax.random.fold_in(step_key, 1)}
+    g_rngs = {"dropout": jax.random.fold_in(step_key, 2)}
     real = scale_images(batch, spec.output_activation)
     # G's forward pass runs once: its output feeds D's update, and its VJP G's update
     # (G does not change in between, and both updates use the same z).
@@ -42,9 +46,10 @@ def _train_step(state: GANState, batch: jax.Array, key: jax.Array) -> tuple[GANS
 
     def d_loss_fn(d_params):
         # One D pass over real and fake together: larger matmuls, the same gradient.
-        logits = disc.apply(d_params, jnp.concatenate([real, fake], axis=0))
+        logits = disc.apply(d_params, jnp.concatenate([real, fake], axis=0), train=True, rngs=d_rngs)
         real_logits, fake_logits = logits[:n], logits[n:]
-        return discriminator_loss(real_logits, fake_logits), (real_logits, fake_logits)
+        loss = spec.d_loss_scale * discriminator_loss(real_logits, fake_logits, 1.0 - spec.label_smoothing)
+        return loss, (real_logits, fake_logits)
 
     (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
     d_updates, d_opt_state = tx.update(d_grads, state.d_opt_state, state.d_params)
@@ -52,14 +57,19 @@ def _train_step(state: GANState, batch: jax.Array, key: jax.Array) -> tuple[GANS
 
     # G's update sees the *updated* D (the seed reused D's output from before D's step).
     def g_loss_fn(images):
-        return generator_loss(disc.apply(d_params, images), spec.loss)
+        return generator_loss(disc.apply(d_params, images, train=True, rngs=g_rngs), spec.loss)
 
     g_loss, fake_grad = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(fake_grad)
     g_updates, g_opt_state = tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
+    g_ema_params = state.g_ema_params
+    if g_ema_params is not None:
+        decay = spec.g_ema
+        g_ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, g_ema_params, g_params)
 
     new_state = state.replace(
+        g_ema_params=g_ema_params,
         step=state.step + 1,
         g_params=g_params,
         d_params=d_params,

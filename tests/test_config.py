@@ -65,8 +65,9 @@ def test_presets_and_config_files(tmp_path):
     from flax_gan.config import load_config_file, preset
 
     assert preset("seed") == {"output_activation": "sigmoid"}
-    with pytest.raises(ConfigError, match="preset must be one of default, seed; got 'paper'"):
-        preset("paper")
+    assert preset("paper")["optimizer"] == "paper-sgd"
+    with pytest.raises(ConfigError, match="preset must be one of default, seed, paper.*; got 'nope'"):
+        preset("nope")
     (tmp_path / "a.json").write_text('{"steps": 50, "batch-size": 32, "g_hidden": [64, 64]}')
     assert load_config_file(str(tmp_path / "a.json")) == {"steps": 50, "batch_size": 32, "g_hidden": (64, 64)}
     (tmp_path / "b.yaml").write_text("steps: 50\nlr: 2e-4\nd_hidden: 128,64\n")
