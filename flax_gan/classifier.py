@@ -29,6 +29,7 @@ from flax_gan.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
+CHUNK = 250  # training steps per compiled call
 INFO_FILE = "info.json"
 PARAMS_DIR = "params"
 
@@ -125,7 +126,8 @@ def _shift(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
     return jax.vmap(crop)(padded, offsets)
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierConfig = ClassifierConfig()):
+def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierConfig = ClassifierConfig(),
+                     progress: bool = True):
     """Trains the CNN on uint8 images (N, 28, 28, 1) and int labels (N,); returns (params, train accuracy)."""
     model = CNN(config.conv_features, config.dense_features)
     key = jax.random.key(config.seed)
@@ -141,8 +143,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
         _, logits = model.apply(params, x)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-    @jax.jit
-    def run(params):
+    @functools.partial(jax.jit, static_argnums=3)
+    def run(params, opt_state, start, length):
         def step(carry, i):
             params, opt_state = carry
             k = jax.random.fold_in(train_key, i)
@@ -152,10 +154,19 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierC
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
-        (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), jnp.arange(config.steps))
-        return params, losses
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), start + jnp.arange(length))
+        return params, opt_state, losses
 
-    params, _ = run(params)
+    # Chunks of fused steps, so a progress bar can show the minutes this takes on a CPU.
+    from tqdm import tqdm
+
+    opt_state = optimizer.init(params)
+    with tqdm(total=config.steps, desc="classifier", unit="step", disable=not progress, mininterval=1.0) as bar:
+        for start in range(0, config.steps, CHUNK):
+            length = min(CHUNK, config.steps - start)
+            params, opt_state, losses = run(params, opt_state, start, length)
+            bar.update(length)
+            bar.set_postfix(loss=f"{float(losses[-1]):.3f}")
     classifier = Classifier(model, params, config, {})
     return params, classifier.accuracy(images, labels)
 

@@ -187,6 +187,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         config = config.replace(data=dataset.source)
         if saved is not None:
             checkpoint.check_resume(saved, config)
+        if config.eval_every is not None:  # scoring and the best checkpoint run on process 0 alone
+            parallel.check_single_process("--eval-every (score afterwards with scripts/evaluate.py)")
+        if config.num_seeds > 1:
+            parallel.check_single_process("--num-seeds")
         parallel.check_batch(config.batch_size, parallel.make_mesh(1 if config.num_seeds > 1 else config.devices))
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
@@ -271,15 +275,20 @@ def _check_sample_args(args: argparse.Namespace) -> None:
     if not os.path.isdir(args.workdir):
         raise ConfigError(f"workdir {args.workdir!r} does not exist or is not a directory")
     for flag, path, ext in (("--out", args.out, ".npy"), ("--png", args.png, ".png")):
-        if path is None:
-            continue
-        if not path.endswith(ext):
-            raise ConfigError(f"{flag} must name a {ext} file, got {path!r}")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise ConfigError(f"{flag}: folder {parent!r} does not exist")
-        if os.path.isdir(path):
-            raise ConfigError(f"{flag} {path!r} is a directory")
+        _check_output(flag, path, ext)
+
+
+def _check_output(flag: str, path: str | None, ext: str) -> None:
+    """ConfigError unless `path` (if given) names an `ext` file in an existing folder."""
+    if path is None:
+        return
+    if not path.endswith(ext):
+        raise ConfigError(f"{flag} must name a {ext} file, got {path!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ConfigError(f"{flag}: folder {parent!r} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path!r} is a directory")
 
 
 SAMPLE_CHUNK = 10_000
@@ -348,11 +357,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--seed must be in [0, 2**32), got {args.seed}")
         if args.classifier_steps <= 0:
             raise ConfigError(f"--classifier-steps must be a positive integer, got {args.classifier_steps}")
-        if args.out is not None:
-            if not args.out.endswith(".json"):
-                raise ConfigError(f"--out must name a .json file, got {args.out!r}")
-            if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-                raise ConfigError(f"--out: folder {os.path.dirname(os.path.abspath(args.out))!r} does not exist")
+        _check_output("--out", args.out, ".json")
         for flag, path in (("--data-dir", args.data_dir), ("--test-data", args.test_data)):
             if path is not None and not os.path.isdir(path):
                 raise ConfigError(f"{flag} {path!r} does not exist or is not a directory")
@@ -500,10 +505,7 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     out = args.out or os.path.join(args.workdir, "curves.png")
     try:
-        if not out.endswith(".png"):
-            raise ConfigError(f"--out must name a .png file, got {out!r}")
-        if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-            raise ConfigError(f"--out: folder {os.path.dirname(os.path.abspath(out))!r} does not exist")
+        _check_output("--out", out, ".png")
         from flax_gan.plotting import plot_metrics
 
         drawn = plot_metrics(args.workdir, out)

@@ -81,6 +81,10 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     """
     _, train_key, sample_key = run_keys(config)
     many = config.num_seeds > 1
+    if config.eval_every is not None:
+        parallel.check_single_process("eval_every")
+    if many:
+        parallel.check_single_process("num_seeds > 1")
     mesh = parallel.make_mesh(1 if many else config.devices)
     parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)

@@ -72,6 +72,12 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     return True
 
 
+def check_single_process(what: str) -> None:
+    """ConfigError naming `what` if this is a multi-process run."""
+    if jax.process_count() > 1:
+        raise ConfigError(f"{what} runs in single-process runs only; this run has {jax.process_count()} processes")
+
+
 def is_main_process() -> bool:
     """True on process 0, the one that writes logs, metrics and samples."""
     return jax.process_index() == 0
