@@ -35,10 +35,23 @@ def test_preset_trains_a_few_steps(name, mock_mnist, tmp_path):
         assert isinstance(state.g_opt_state, PaperSGDState) and int(state.g_opt_state.count) == 4
         assert state.d_params["params"]["hidden_0"]["linear"]["kernel"].shape == (784, 240 * 5)
     if name == "stable":
-        ema, g = jax.tree.leaves(state.g_ema_params), jax.tree.leaves(state.g_params)
-        assert not all(np.array_equal(a, b) for a, b in zip(ema, g))
-    else:
-        assert state.g_ema_params is None
+        assert state.d_params["params"]["hidden_1"]["kernel"].shape == (512, 256)
+    assert state.g_ema_params is None
+
+
+def test_g_ema_tracks_g_and_is_used_for_sampling(mock_mnist, tmp_path):
+    from flax_gan.sampling import sample
+
+    config = Config(steps=3, workdir=str(tmp_path / "ema"), data="tfds", g_hidden=(32,), d_hidden=(32,),
+                    batch_size=16, g_ema=0.9, log_every=3, ckpt_every=3, sample_every=3).validate()
+    state = loop.run(config, mock_mnist, progress=False)
+    ema, g = jax.tree.leaves(state.g_ema_params), jax.tree.leaves(state.g_params)
+    assert not all(np.array_equal(a, b) for a, b in zip(ema, g))
+    key = jax.random.key(0)
+    with_ema = np.asarray(sample(state, key, 4))
+    without = np.asarray(sample(state.replace(g_ema_params=None), key, 4))
+    assert not np.allclose(with_ema, without)
+    np.testing.assert_array_equal(with_ema, np.asarray(sample(state.replace(g_params=state.g_ema_params), key, 4)))
 
 
 def test_paper_output_bias_starts_at_the_data_marginals(mock_mnist):
