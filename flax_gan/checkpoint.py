@@ -128,7 +128,16 @@ def _restore(manager: ocp.CheckpointManager, step: int, template: GANState) -> G
             f"{'/'.join(path)} is {stored.get(path, 'absent')} there and {wanted.get(path, 'absent')} here"
         )
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    try:
+        return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except ValueError as e:
+        if "tree structures do not match" not in str(e):
+            raise  # damage, handled by the caller
+        # A different layout (another model or optimizer), not damage: never quarantine it.
+        raise ConfigError(
+            f"checkpoint {step} in {manager.directory} holds a state of another layout than this run's "
+            f"(model, optimizer or EMA settings differ): {_first_line(e)}"
+        ) from None
 
 
 def _quarantine(manager: ocp.CheckpointManager, steps: list[int]) -> None:

@@ -59,3 +59,37 @@ def paper_sgd() -> optax.GradientTransformation:
         return velocity, PaperSGDState(state.count + 1, velocity)
 
     return optax.GradientTransformation(init, update)
+
+
+class EmaState(NamedTuple):
+    """The moving average of the parameters after each update."""
+
+    ema: optax.Params
+
+
+def track_ema(decay: float) -> optax.GradientTransformation:
+    """Keeps ``ema = decay * ema + (1 - decay) * new_params`` in its state; passes updates through.
+
+    Chained after an optimizer (``optax.chain(adam, track_ema(0.999))``), it averages the weights
+    each update produces, starting from the initial weights. `ema_params` reads it back.
+    """
+
+    def init(params):
+        return EmaState(jax.tree.map(jnp.asarray, params))
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("track_ema needs the parameters: call update(updates, state, params)")
+        new = optax.apply_updates(params, updates)
+        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema, new)
+        return updates, EmaState(ema)
+
+    return optax.GradientTransformation(init, update)
+
+
+def ema_params(opt_state) -> optax.Params | None:
+    """The averaged parameters in an optimizer state that has `track_ema`, else None."""
+    for part in opt_state if isinstance(opt_state, tuple) else ():
+        if isinstance(part, EmaState):
+            return part.ema
+    return None

@@ -18,7 +18,7 @@ from flax import struct
 
 from flax_gan.config import Config
 from flax_gan.models import Discriminator, Generator, sigmoid_bias_from_marginals
-from flax_gan.optimizers import paper_sgd
+from flax_gan.optimizers import ema_params, paper_sgd, track_ema
 
 PyTree = Any
 
@@ -70,6 +70,14 @@ class GANSpec:
             return paper_sgd()
         return optax.adam(self.lr, b1=self.b1, b2=self.b2)
 
+    @property
+    def g_optimizer(self) -> optax.GradientTransformation:
+        """G's optimizer: `optimizer`, followed by `track_ema` when ``g_ema`` > 0 (the EMA lives in
+        G's optimizer state, so states without it keep the seed's checkpoint layout)."""
+        if self.g_ema:
+            return optax.chain(self.optimizer, track_ema(self.g_ema))
+        return self.optimizer
+
     def noise_fn(self, key: jax.Array, num: int) -> jax.Array:
         """z for `num` images: N(0, I), or uniform on [-sqrt 3, sqrt 3] (unit variance; the paper's)."""
         shape = (num, self.latent_dim)
@@ -88,12 +96,17 @@ class GANState:
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     spec: GANSpec = struct.field(pytree_node=False)
-    g_ema_params: PyTree = None  # with spec.g_ema > 0: the moving average of G's weights
+
+    @property
+    def g_ema_params(self) -> PyTree | None:
+        """The moving average of G's weights (spec.g_ema > 0), else None."""
+        return ema_params(self.g_opt_state)
 
     @property
     def sampling_params(self) -> PyTree:
         """G's weights to draw images with: the moving average when there is one."""
-        return self.g_ema_params if self.g_ema_params is not None else self.g_params
+        ema = self.g_ema_params
+        return ema if ema is not None else self.g_params
 
 
 def create_state(config: Config | GANSpec, key: jax.Array, images: jax.Array | None = None) -> GANState:
@@ -107,7 +120,7 @@ def create_state(config: Config | GANSpec, key: jax.Array, images: jax.Array | N
     state = _init(spec, key)
     if spec.init == "paper" and images is not None:
         g_params = _set_output_bias(state.g_params, sigmoid_bias_from_marginals(images))
-        state = state.replace(g_params=g_params, g_ema_params=g_params if spec.g_ema else None)
+        state = state.replace(g_params=g_params, g_opt_state=spec.g_optimizer.init(g_params))
     return state
 
 
@@ -123,15 +136,13 @@ def _init(spec: GANSpec, key: jax.Array) -> GANState:
     g_key, d_key = jax.random.split(key)
     g_params = spec.generator.init(g_key, jnp.zeros((1, spec.latent_dim), jnp.float32))
     d_params = spec.discriminator.init(d_key, jnp.zeros((1, 28, 28, 1), jnp.float32))
-    tx = spec.optimizer
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params,
         d_params=d_params,
-        g_opt_state=tx.init(g_params),
-        d_opt_state=tx.init(d_params),
+        g_opt_state=spec.g_optimizer.init(g_params),
+        d_opt_state=spec.optimizer.init(d_params),
         spec=spec,
-        g_ema_params=g_params if spec.g_ema else None,
     )
 
 

@@ -61,15 +61,10 @@ def _train_step(state: GANState, batch: jax.Array, key: jax.Array) -> tuple[GANS
 
     g_loss, fake_grad = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(fake_grad)
-    g_updates, g_opt_state = tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_updates, g_opt_state = spec.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
-    g_ema_params = state.g_ema_params
-    if g_ema_params is not None:
-        decay = spec.g_ema
-        g_ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, g_ema_params, g_params)
 
     new_state = state.replace(
-        g_ema_params=g_ema_params,
         step=state.step + 1,
         g_params=g_params,
         d_params=d_params,

@@ -73,6 +73,19 @@ def test_restore_into_a_different_model_is_a_clear_error(small_config, small_dat
         restore(small_config.workdir, small_config.replace(g_hidden=(8, 8)))
 
 
+def test_restore_into_another_layout_is_an_error_not_damage(small_config, small_dataset):
+    loop.run(small_config.replace(steps=10), small_dataset, progress=False)
+    manager = checkpoint.make_manager(small_config.workdir)
+    template = create_state(small_config.replace(g_ema=0.9), seed_keys(0)[0])  # G's optimizer state grows
+    try:
+        with pytest.raises(ConfigError, match="another layout|does not match this run's model"):
+            checkpoint.restore_latest(manager, template, quarantine=True)
+    finally:
+        manager.close()
+    assert sorted(os.listdir(checkpoint.checkpoint_dir(small_config.workdir))) == ["10"]  # nothing moved
+    assert not os.path.exists(os.path.join(small_config.workdir, checkpoint.DAMAGED_DIR))
+
+
 def test_config_file_round_trip(small_config, tmp_path):
     checkpoint.write_config(str(tmp_path), small_config)
     assert checkpoint.read_config(str(tmp_path)) == small_config

@@ -41,3 +41,19 @@ def test_paper_sgd_is_classic_momentum_with_the_schedules():
         p = p + velocity
     np.testing.assert_allclose(np.asarray(params["w"]), p, rtol=1e-6)
     assert int(state.count) == 3
+
+
+def test_track_ema_averages_the_updated_weights():
+    import optax
+
+    from flax_gan.optimizers import ema_params, track_ema
+
+    tx = optax.chain(optax.sgd(1.0), track_ema(0.5))
+    params = {"w": jnp.array(4.0)}
+    state = tx.init(params)
+    assert float(ema_params(state)["w"]) == 4.0
+    for grad, expected in ((1.0, 0.5 * 4.0 + 0.5 * 3.0), (1.0, 0.5 * 3.5 + 0.5 * 2.0)):
+        updates, state = tx.update({"w": jnp.array(grad)}, state, params)
+        params = optax.apply_updates(params, updates)
+        assert float(ema_params(state)["w"]) == pytest.approx(expected)
+    assert ema_params(optax.sgd(1.0).init(params)) is None
