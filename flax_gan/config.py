@@ -84,14 +84,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The best MLP GAN measured so far on the bundled 5000 images (README, "Presets"): the
     # PyTorch-GAN-style MLP (G 256-512-1024 LeakyReLU 0.2, tanh; D 512-256 LeakyReLU 0.2 with
-    # dropout 0.3; the seed's Adam). Adding an EMA of G's weights (0.999), with or without label
-    # smoothing 0.1, gave a worse FID at 5k steps, so neither is in (yet).
+    # dropout 0.3; the seed's Adam) sampled from an EMA of G's weights with decay 0.99, which
+    # beat the plain MLP on every metric at 5k steps; EMA 0.999 and label smoothing 0.1 did not.
     "stable": {
         "g_hidden": (256, 512, 1024),
         "g_activation": "leaky_relu",
         "d_hidden": (512, 256),
         "d_activation": "leaky_relu",
         "d_dropout_hidden": 0.3,
+        "g_ema": 0.99,
     },
 }
 

@@ -38,7 +38,9 @@ def test_preset_trains_a_few_steps(name, mock_mnist, tmp_path):
         assert state.d_params["params"]["hidden_0"]["linear"]["kernel"].shape == (784, 240 * 5)
     if name == "stable":
         assert state.d_params["params"]["hidden_1"]["kernel"].shape == (512, 256)
-    assert state.g_ema_params is None
+        assert state.g_ema_params is not None
+    else:
+        assert state.g_ema_params is None
 
 
 def test_g_ema_tracks_g_and_is_used_for_sampling(mock_mnist, tmp_path):
