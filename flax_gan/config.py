@@ -67,7 +67,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # sigmoid output whose bias starts at the data's mean pixel logits, uniform noise on
     # [-sqrt 3, sqrt 3]; D two maxout layers of 240 units x 5 pieces, dropout keep 0.8 on the
     # input and 0.5 on hidden layers; SGD lr 0.1 / 1.000004^t (floor 1e-6) with momentum 0.5 ->
-    # 0.7; batch 100; D loss 0.5 (BCE real + BCE fake); G non-saturating.
+    # 0.7; batch 100; D loss 0.5 (BCE real + BCE fake); G non-saturating. Our choices where the
+    # paper's code is unclear or differs from our step: the momentum ramp counts epochs of 500
+    # updates (its 50,000 images / 100) on any dataset (flax_gan.optimizers); G is updated after D,
+    # against the updated D and with a fresh dropout mask, where the paper's code updated both at
+    # once from one forward pass.
     "paper": {
         "batch_size": 100,
         "g_hidden": (1200, 1200),
