@@ -100,7 +100,12 @@ class Classifier(NamedTuple):
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
         """Share of uint8 images (N, 28, 28, 1) whose predicted class equals the label."""
         _, logits = self.apply(to_unit(images))
-        return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == np.asarray(labels)))
+        return logits_accuracy(logits, labels)
+
+
+def logits_accuracy(logits: jax.Array, labels: np.ndarray) -> float:
+    """Share of rows of `logits` whose argmax equals the label."""
+    return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == np.asarray(labels)))
 
 
 @functools.partial(jax.jit, static_argnums=0)

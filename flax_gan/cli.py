@@ -191,7 +191,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             parallel.check_single_process("--eval-every (score afterwards with scripts/evaluate.py)")
         if config.num_seeds > 1:
             parallel.check_single_process("--num-seeds")
-        parallel.check_batch(config.batch_size, parallel.make_mesh(1 if config.num_seeds > 1 else config.devices))
+        parallel.check_batch(config.batch_size, parallel.run_mesh(config))
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
                 f"batch_size must be at most the number of training images ({dataset.images.shape[0]}), "
@@ -417,8 +417,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--step must be a step number, latest or best; got {which!r}")
     state = load_gan(args.workdir, config, which, args.seed_index)
     source = args.data or config.data
-    train = load_mnist(source, args.data_dir if args.data_dir is not None else config.data_dir)
-    reference = evaluation.reference_sets(train, args.test_data, args.data_dir or config.data_dir)
+    data_dir = args.data_dir if args.data_dir is not None else config.data_dir
+    train = load_mnist(source, data_dir)
+    reference = evaluation.reference_sets(train, args.test_data, data_dir)
     log.info("%s", reference.note)
     evaluator = evaluation.Evaluator(reference, classifier_config=ClassifierConfig(steps=args.classifier_steps))
     parzen = not args.no_parzen

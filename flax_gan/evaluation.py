@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flax_gan import metrics
-from flax_gan.classifier import Classifier, ClassifierConfig, load_or_train, to_unit
+from flax_gan.classifier import Classifier, ClassifierConfig, load_or_train, logits_accuracy, to_unit
 from flax_gan.data import Dataset, load_mnist, load_test_files
 from flax_gan.sampling import sample
 from flax_gan.state import GANState
@@ -100,9 +100,12 @@ class Evaluator:
             classifier = load_or_train(reference.train, reference.train_labels, reference.source,
                                        classifier_config, cache_dir)
         self.classifier = classifier
-        features, _ = classifier.apply(to_unit(reference.test))
+        # Converted once: every evaluation's Parzen pass reads them.
+        self._test = to_unit(reference.test)
+        self._valid = None if reference.valid is None else to_unit(reference.valid)
+        features, logits = classifier.apply(self._test)  # one pass for the FID fit and the accuracy
         self._test_moments = metrics.gaussian_fit(features)
-        self.classifier_accuracy = classifier.accuracy(reference.test, reference.test_labels)
+        self.classifier_accuracy = logits_accuracy(logits, reference.test_labels)
         self.classifier_accuracy_on = "train" if reference.test_is_train else "test"
 
     def scores(self, images: jax.Array, parzen: bool = True) -> dict[str, Any]:
@@ -123,8 +126,7 @@ class Evaluator:
             "class_histogram": [int(c) for c in histogram],
         }
         if parzen:
-            valid = None if self.reference.valid is None else to_unit(self.reference.valid)
-            result = metrics.parzen_log_likelihood(images, to_unit(self.reference.test), valid)
+            result = metrics.parzen_log_likelihood(images, self._test, self._valid)
             out.update(parzen=result.mean, parzen_se=result.se, parzen_sigma=list(result.sigma))
         out["classifier_accuracy"] = self.classifier_accuracy
         return out

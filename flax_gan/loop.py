@@ -85,7 +85,7 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
         parallel.check_single_process("eval_every")
     if many:
         parallel.check_single_process("num_seeds > 1")
-    mesh = parallel.make_mesh(1 if many else config.devices)
+    mesh = parallel.run_mesh(config)
     parallel.check_batch(config.batch_size, mesh)
     manager = checkpoint.make_manager(config.workdir)
     # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
@@ -118,15 +118,17 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     if mesh is not None:
         log.info("data parallel over %d devices: %d images per device per step", mesh.size,
                  config.batch_size // mesh.size)
-    evaluator = _Evaluation(config, dataset, sample_key) if config.eval_every and main else None
-    writer = _tensorboard(config.workdir, step) if main else None
-    bar = _progress_bar(config.steps, step, progress and main)
+    evaluator = writer = bar = None
     window: list[dict[str, np.ndarray]] = []
-    window_start, window_steps = time.perf_counter(), 0
     saved = step if step else None  # the step of the latest checkpoint, if any
     last_row: dict[str, Any] | None = None
     stop = _StopRequest()
-    try:
+    try:  # from here on, the finally closes what was opened, whatever fails
+        if config.eval_every and main:
+            evaluator = _Evaluation(config, dataset, sample_key)  # may train the classifier (minutes, once)
+        writer = _tensorboard(config.workdir, step) if main else None
+        bar = _progress_bar(config.steps, step, progress and main)
+        window_start, window_steps = time.perf_counter(), 0
         with stop:
             while step < config.steps:
                 num = next_stop(step, config) - step

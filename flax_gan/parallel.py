@@ -124,6 +124,11 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
     return Mesh(np.array(devices[:num_devices]), (AXIS,))
 
 
+def run_mesh(config) -> Mesh:
+    """The mesh a run trains on: `config.devices` devices, or one with num_seeds > 1 (vmapped GANs)."""
+    return make_mesh(1 if config.num_seeds > 1 else config.devices)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     """The placement of the state and the dataset: a full copy on every device."""
     return NamedSharding(mesh, PartitionSpec())
