@@ -233,6 +233,7 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy file")
     p.add_argument("--png", help="also write a grid of (up to 100 of) the images to this PNG file")
     p.add_argument("--seed-index", type=int, help="in a run trained with --num-seeds S, which GAN: 0 to S-1 (default: 0)")
+    p.add_argument("--raw-weights", action="store_true", help="use G's trained weights, not their moving average (for runs trained with --g-ema; the same as that run without it)")
     return p
 
 
@@ -255,7 +256,8 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
                 f"no checkpoint in {args.workdir!r}; train first: python scripts/train.py --steps N --workdir {args.workdir}"
             )
         state = load_gan(args.workdir, config, "latest", args.seed_index)
-        images = _sample_to_npy(state, jax.random.key(args.seed), args.num, args.out)
+        _note_weights(state, args.raw_weights)
+        images = _sample_to_npy(state, jax.random.key(args.seed), args.num, args.out, ema=not args.raw_weights)
         if args.png:
             shown = np.asarray(images[:100])
             cols = math.ceil(math.sqrt(len(shown)))
@@ -295,7 +297,16 @@ SAMPLE_CHUNK = 10_000
 MAX_SAMPLES = 1_000_000  # 3.1 GB of float32 images
 
 
-def _sample_to_npy(state, key, num: int, path: str):
+def _note_weights(state, raw: bool) -> str:
+    """Which of G's weights a command draws from ('ema' or 'raw'), logged."""
+    if state.g_ema_params is None:
+        log.info("G's trained weights (the run kept no moving average%s)", "; --raw-weights changes nothing" if raw else "")
+        return "raw"
+    log.info("G's %s", "trained weights (--raw-weights)" if raw else f"moving-average weights (decay {state.spec.g_ema})")
+    return "raw" if raw else "ema"
+
+
+def _sample_to_npy(state, key, num: int, path: str, ema: bool = True):
     """Writes `num` samples to `path` (.npy, float32 (num, 28, 28)) in chunks, atomically.
 
     Chunk i uses fold_in(key, i), so memory stays bounded and the same key and num always
@@ -311,7 +322,7 @@ def _sample_to_npy(state, key, num: int, path: str):
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(num, 28, 28))
         for i, start in enumerate(range(0, num, SAMPLE_CHUNK)):
             n = min(SAMPLE_CHUNK, num - start)
-            out[start : start + n] = np.asarray(sample(state, jax.random.fold_in(key, i), n))[..., 0]
+            out[start : start + n] = np.asarray(sample(state, jax.random.fold_in(key, i), n, ema=ema))[..., 0]
         out.flush()
         del out
     return np.load(path, mmap_mode="r")
@@ -338,6 +349,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", action="store_true", help="also score uniform noise images (the floor)")
     p.add_argument("--no-parzen", action="store_true", help="skip the Parzen log-likelihood (the slowest metric)")
     p.add_argument("--seed-index", type=int, help="in a run trained with --num-seeds S, which GAN to score: 0 to S-1 (default: 0)")
+    p.add_argument("--raw-weights", action="store_true", help="use G's trained weights, not their moving average (for runs trained with --g-ema; the same as that run without it)")
     p.add_argument("--classifier-steps", type=int, default=Config.classifier_steps, help=f"training steps of the classifier, if it is not cached yet (default: {Config.classifier_steps})")
     p.add_argument("--out", help="write the scores to this .json file (keys fid, score, parzen, parzen_se, min_class_share, classifier_accuracy, ...)")
     return p
@@ -424,7 +436,9 @@ def _evaluate(args: argparse.Namespace) -> dict:
     evaluator = evaluation.Evaluator(reference, classifier_config=ClassifierConfig(steps=args.classifier_steps))
     parzen = not args.no_parzen
     step = int(state.step)
-    rows = {f"step {step}": evaluator.score_state(state, jax.random.key(args.seed), args.num, parzen)}
+    weights = _note_weights(state, args.raw_weights)
+    rows = {f"step {step}": evaluator.score_state(state, jax.random.key(args.seed), args.num, parzen,
+                                                  ema=not args.raw_weights)}
     if args.real or args.noise:
         refs = evaluator.reference_rows(args.num, jax.random.key(args.seed + 1), parzen)
         rows.update({name: refs[name] for name in ("real", "noise") if getattr(args, name)})
@@ -435,7 +449,7 @@ def _evaluate(args: argparse.Namespace) -> dict:
     result.update(step=step, workdir=args.workdir, checkpoint=which, seed=args.seed, data=train.source,
                   seed_index=args.seed_index if config.num_seeds > 1 else None,
                   reference=reference.test_name, reference_is_train=reference.test_is_train,
-                  classifier_accuracy_on=accuracy_on)
+                  classifier_accuracy_on=accuracy_on, weights=weights)
     for name in ("real", "noise"):
         if name in rows:
             result[name] = rows[name]

@@ -131,9 +131,11 @@ class Evaluator:
         out["classifier_accuracy"] = self.classifier_accuracy
         return out
 
-    def score_state(self, state: GANState, key: jax.Array, num: int, parzen: bool = True) -> dict[str, Any]:
-        """Scores `num` images that `state`'s G draws from `key`."""
-        return self.scores(sample(state, key, num), parzen=parzen)
+    def score_state(self, state: GANState, key: jax.Array, num: int, parzen: bool = True,
+                    ema: bool = True) -> dict[str, Any]:
+        """Scores `num` images that `state`'s G draws from `key` (with its moving-average
+        weights, if it keeps them and `ema`; else its trained weights: see `sampling.sample`)."""
+        return self.scores(sample(state, key, num, ema=ema), parzen=parzen)
 
     def reference_rows(self, num: int, key: jax.Array, parzen: bool = True) -> dict[str, dict[str, Any]]:
         """Scores of real images (the training images, up to `num`: the ceiling) and uniform noise (the floor)."""

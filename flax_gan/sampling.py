@@ -13,25 +13,27 @@ from flax_gan.files import atomic_path
 from flax_gan.state import GANState
 
 
-@functools.partial(jax.jit, static_argnames=("num",))
-def _sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("num", "ema"))
+def _sample(state: GANState, key: jax.Array, num: int, ema: bool) -> jax.Array:
     spec = state.spec
     z = spec.noise_fn(key, num)
-    images = spec.generator.apply(state.sampling_params, z)
+    images = spec.generator.apply(state.sampling_params if ema else state.g_params, z)
     if spec.output_activation == "tanh":
         images = (images + 1.0) / 2.0
     return jnp.clip(images, 0.0, 1.0)
 
 
-def sample(state: GANState, key: jax.Array, num: int) -> jax.Array:
+def sample(state: GANState, key: jax.Array, num: int, ema: bool = True) -> jax.Array:
     """`num` images from G, float32 in [0, 1], shape (num, 28, 28, 1), whatever G's output activation.
 
     z (the spec's noise) is drawn from `key`: the same state, key and num always give the same
-    images. G's moving-average weights are used when the state keeps them (``g_ema``).
+    images. G's moving-average weights are used when the state keeps them (``g_ema``) and `ema`
+    is True; ``ema=False`` samples G's trained weights. The average never feeds back into
+    training, so those are the weights the same run without ``g_ema`` would have.
     """
     if not isinstance(num, int) or num <= 0:
         raise ValueError(f"num must be a positive integer, got {num!r}")
-    return _sample(state, key, num)
+    return _sample(state, key, num, bool(ema))
 
 
 def image_grid(images: np.ndarray, rows: int = 5, cols: int = 5, pad: int = 2) -> np.ndarray:

@@ -285,3 +285,19 @@ def test_num_seeds_bad_input(tmp_path, capsys, argv, message):
 def test_seed_index_out_of_range(trained_workdir, tmp_path, capsys):
     code, err = run_main(sample_main, ["--workdir", str(trained_workdir), "--seed-index", "1", "--out", str(tmp_path / "s.npy")], capsys)
     assert code == 2 and "--seed-index must be between 0 and 0" in err
+
+
+def test_raw_weights_sample_the_run_without_its_moving_average(tmp_path):
+    ema, plain = tmp_path / "ema", tmp_path / "plain"
+    assert train_main(["--steps", "20", "--workdir", str(ema), "--g-ema", "0.9", *SMALL]) == 0
+    assert train_main(["--steps", "20", "--workdir", str(plain), *SMALL]) == 0
+    out = {name: tmp_path / f"{name}.npy" for name in ("ema", "raw", "plain", "plain_raw")}
+    common = ["--num", "8", "--seed", "1"]
+    assert sample_main(["--workdir", str(ema), *common, "--out", str(out["ema"])]) == 0
+    assert sample_main(["--workdir", str(ema), *common, "--raw-weights", "--out", str(out["raw"])]) == 0
+    assert sample_main(["--workdir", str(plain), *common, "--out", str(out["plain"])]) == 0
+    assert sample_main(["--workdir", str(plain), *common, "--raw-weights", "--out", str(out["plain_raw"])]) == 0
+    x = {name: np.load(path) for name, path in out.items()}
+    np.testing.assert_array_equal(x["raw"], x["plain"])  # the average never fed back into training
+    np.testing.assert_array_equal(x["plain_raw"], x["plain"])  # nothing to switch off: the same images
+    assert not np.allclose(x["ema"], x["raw"])

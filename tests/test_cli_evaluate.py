@@ -57,6 +57,10 @@ def test_evaluate_best_and_named_steps_are_deterministic(evaluated_run, tmp_path
     sa, sb = json.loads(a.read_text()), json.loads(b.read_text())
     assert sa["step"] == best and sa["checkpoint"] == "best" and "parzen" not in sa
     assert sa["fid"] == sb["fid"] and sa["score"] == sb["score"]
+    assert sa["weights"] == "raw"  # the run kept no moving average
+    raw = tmp_path / "raw.json"
+    assert evaluate_main([*args, "--step", str(best), "--raw-weights", "--out", str(raw)]) == 0
+    assert json.loads(raw.read_text())["fid"] == sb["fid"]
 
 
 BAD_EVALUATE = [

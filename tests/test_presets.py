@@ -57,6 +57,20 @@ def test_g_ema_tracks_g_and_is_used_for_sampling(mock_mnist, tmp_path):
     assert plain.g_ema_params is None
     assert not np.allclose(with_ema, np.asarray(sample(plain, key, 4)))
     np.testing.assert_array_equal(with_ema, np.asarray(sample(plain.replace(g_params=state.g_ema_params), key, 4)))
+    np.testing.assert_array_equal(np.asarray(sample(state, key, 4, ema=False)), np.asarray(sample(plain, key, 4)))
+
+
+def test_g_ema_never_changes_the_training_trajectory(mock_mnist, tmp_path):
+    """The average only reads G's weights: a run's trained weights equal the run without it, so
+    ``--raw-weights`` scores the same run as the plain MLP."""
+    common = dict(steps=4, data="tfds", g_hidden=(32,), d_hidden=(32,), batch_size=16, log_every=2,
+                  ckpt_every=4, sample_every=4)
+    with_ema = loop.run(Config(workdir=str(tmp_path / "a"), g_ema=0.5, **common).validate(), mock_mnist, progress=False)
+    plain = loop.run(Config(workdir=str(tmp_path / "b"), **common).validate(), mock_mnist, progress=False)
+    for name in ("g_params", "d_params"):
+        for a, b in zip(jax.tree.leaves(getattr(with_ema, name)), jax.tree.leaves(getattr(plain, name))):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(jax.tree.leaves(with_ema.g_ema_params)[0], jax.tree.leaves(plain.g_params)[0])
 
 
 def test_paper_output_bias_starts_at_the_data_marginals(mock_mnist):
