@@ -37,7 +37,10 @@ def step_matmul_shapes(batch: int, spec: GANSpec = GANSpec()) -> list[tuple[int,
     g_dims = [spec.latent_dim, *spec.g_hidden, IMAGE_SIZE]
     d_dims = [IMAGE_SIZE, *spec.d_hidden, 1]
     g_layers = list(zip(g_dims[:-1], g_dims[1:]))
-    d_layers = list(zip(d_dims[:-1], d_dims[1:]))
+    # A maxout layer of h units is one matmul to h * pieces outputs, then a max over the pieces.
+    widen = spec.maxout_pieces if spec.d_activation == "maxout" else 1
+    d_layers = [(i, o * widen if n < len(spec.d_hidden) else o)
+                for n, (i, o) in enumerate(zip(d_dims[:-1], d_dims[1:]))]
     b, b2 = batch, 2 * batch
     shapes = [(b, i, o) for i, o in g_layers]  # G forward
     shapes += [(b2, i, o) for i, o in d_layers]  # D forward, real + fake
@@ -280,6 +283,29 @@ def bench_seed_pairs(images: np.ndarray, batch: int, k: int, seed_steps: int, re
     return out
 
 
+def bench_presets(images: jax.Array, names: Sequence[str], k: int, repeats: int,
+                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Fused training speed of each named preset at its own batch size (steps/s, `k` steps per call).
+
+    Steps of different presets differ in cost (the paper's G is 1200-1200 wide, with maxout and
+    dropout in D), so "the same wall time" needs these rates, not the step counts.
+    """
+    from flax_gan.config import Config, preset
+
+    rows = []
+    for name in names:
+        config = Config().replace(**preset(name)).validate()
+        spec = GANSpec.from_config(config)
+        timed = fused_runner(images, config.batch_size, k, spec)
+        row = {"preset": name, "batch": config.batch_size, "k": k,
+               "gflop_per_step": step_flops(config.batch_size, spec) / 1e9,
+               **_summary([timed() for _ in range(repeats)])}
+        rows.append(row)
+        log(f"preset {name:8s} batch {row['batch']}: {row['median']:7.1f} steps/s (min {row['min']:.1f}, "
+            f"max {row['max']:.1f}), {row['gflop_per_step']:.2f} GFLOP of matmuls per step")
+    return rows
+
+
 def bench_cli(steps: int, data: str = "bundled") -> dict[str, Any]:
     """Runs scripts/train.py in a subprocess; steady-state steps/s from its metrics.jsonl."""
     import json
@@ -343,6 +369,7 @@ def run(
     cli_steps: int = 2000,
     startup: bool = True,
     num_seeds: Sequence[int] = (1, 4, 16),
+    presets: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Runs every measurement; returns them as one JSON-ready dict."""
@@ -378,6 +405,8 @@ def run(
             result["many"].append(row)
             log(f"{s:3d} GANs under vmap, batch {batch}, k={k}: {row['median']:7.1f} GAN-steps/s "
                 f"(min {row['min']:.1f}, max {row['max']:.1f})")
+    if presets:
+        result["presets"] = bench_presets(images, presets, min(ks), repeats, log)
     if seed_baseline and torch_available():
         pairs = bench_seed_pairs(dataset.images, 128, 100, seed_steps, seed_repeats)
         result["seed"] = pairs

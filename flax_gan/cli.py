@@ -50,6 +50,15 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """'default,stable' -> ('default', 'stable'), each a preset; '' -> ()."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown preset {unknown[0]!r}; choose from {', '.join(PRESETS)}")
+    return names
+
+
 class _StderrHandler(logging.Handler):
     """Writes to whatever sys.stderr is at the time (so captured output works in tests)."""
 
@@ -476,6 +485,7 @@ def benchmark_parser() -> argparse.ArgumentParser:
     p.add_argument("--cli-steps", type=int, default=2000, help="steps of scripts/train.py --data bundled to time; 0 skips (default: 2000)")
     p.add_argument("--num-seeds", type=_sizes, default=(1, 4, 16), help="GAN counts to time under vmap (train_steps_many), comma-separated (default: 1,4,16)")
     p.add_argument("--no-many", action="store_true", help="skip the many-GANs-under-vmap measurement")
+    p.add_argument("--presets", type=_names, default=tuple(PRESETS), help=f"presets whose training speed to time (fused, each at its own batch size), comma-separated; '' skips (default: {','.join(PRESETS)})")
     p.add_argument("--no-startup", action="store_true", help="skip timing scripts/train.py --steps 100 from launch to exit")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
@@ -502,7 +512,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
         batch_sizes=args.batch_sizes, ks=args.ks, repeats=args.repeats, loop_steps=args.loop_steps,
         data=args.data, seed_baseline=not args.no_seed, seed_steps=args.seed_steps,
         seed_repeats=args.seed_repeats, cli_steps=args.cli_steps, startup=not args.no_startup,
-        num_seeds=() if args.no_many else args.num_seeds,
+        num_seeds=() if args.no_many else args.num_seeds, presets=args.presets,
     )
     if args.json:
         from flax_gan.files import write_text_atomic

@@ -28,11 +28,20 @@ def test_step_flops_counts_every_matmul_once():
     assert benchmark.step_flops(b, GANSpec(g_hidden=(8,))) < benchmark.step_flops(b)
 
 
+def test_step_flops_of_maxout_counts_every_piece():
+    b = 100
+    maxout = GANSpec(d_hidden=(240, 240), d_activation="maxout", maxout_pieces=5)
+    shapes = benchmark.step_matmul_shapes(b, maxout)
+    assert (2 * b, 784, 1200) in shapes and (2 * b, 240, 1200) in shapes  # 240 units x 5 pieces
+    # Layer by layer the same multiply-adds as a plain D of 1200 then 240 units (784x1200, 1200x240).
+    assert benchmark.step_flops(b, maxout) == benchmark.step_flops(b, GANSpec(d_hidden=(1200, 240)))
+
+
 def test_run_small_and_json(tmp_path, capsys):
     out = tmp_path / "b.json"
     code = benchmark_main(["--batch-sizes", "16", "--ks", "5", "--repeats", "1", "--loop-steps", "3",
                            "--no-seed", "--cli-steps", "0", "--no-startup", "--num-seeds", "1,2",
-                           "--json", str(out)])
+                           "--presets", "stable", "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["ceiling"]["16"]["gflops"] > 0
@@ -42,15 +51,19 @@ def test_run_small_and_json(tmp_path, capsys):
         assert row["min"] <= row["median"] <= row["max"] and row["share_of_ceiling"] > 0
     assert [row["num_seeds"] for row in result["many"]] == [1, 2]
     assert all(row["median"] > 0 for row in result["many"])
+    assert [(row["preset"], row["batch"]) for row in result["presets"]] == [("stable", 128)]
+    assert result["presets"][0]["median"] > 0 and result["presets"][0]["gflop_per_step"] > 0.731
     assert "steps/s" in capsys.readouterr().out
 
 
 def test_bad_arguments(capsys):
     assert benchmark_main(["--repeats", "0"]) == 2
     assert "--repeats must be a positive integer, got 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        benchmark_main(["--batch-sizes", "x"])
-    assert e.value.code == 2
+    for bad in (["--batch-sizes", "x"], ["--presets", "stable,nope"]):
+        with pytest.raises(SystemExit) as e:
+            benchmark_main(bad)
+        assert e.value.code == 2
+    assert "unknown preset 'nope'; choose from default, seed, paper, stable" in capsys.readouterr().err
 
 
 def test_seed_torch_loop_runs_both_feeds():
