@@ -196,11 +196,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         config = config.replace(data=dataset.source)
         if saved is not None:
             checkpoint.check_resume(saved, config)
-        if config.eval_every is not None:  # scoring and the best checkpoint run on process 0 alone
-            parallel.check_single_process("--eval-every (score afterwards with scripts/evaluate.py)")
-        if config.num_seeds > 1:
-            parallel.check_single_process("--num-seeds")
-        parallel.check_batch(config.batch_size, parallel.run_mesh(config))
+        parallel.run_mesh(config)  # its ConfigErrors before anything is written
         if config.batch_size > dataset.images.shape[0]:
             raise ConfigError(
                 f"batch_size must be at most the number of training images ({dataset.images.shape[0]}), "

@@ -81,12 +81,7 @@ def run(config: Config, dataset: Dataset, progress: bool = True) -> GANState:
     """
     _, train_key, sample_key = run_keys(config)
     many = config.num_seeds > 1
-    if config.eval_every is not None:
-        parallel.check_single_process("eval_every")
-    if many:
-        parallel.check_single_process("num_seeds > 1")
-    mesh = parallel.run_mesh(config)
-    parallel.check_batch(config.batch_size, mesh)
+    mesh = parallel.run_mesh(config)  # checks the run fits this process count and these devices
     manager = checkpoint.make_manager(config.workdir)
     # Replicated on every device of the mesh; a restored checkpoint takes the same placement.
     fresh = parallel.put_replicated(create_run_state(config, dataset.images), mesh)

@@ -125,8 +125,19 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
 
 
 def run_mesh(config) -> Mesh:
-    """The mesh a run trains on: `config.devices` devices, or one with num_seeds > 1 (vmapped GANs)."""
-    return make_mesh(1 if config.num_seeds > 1 else config.devices)
+    """The mesh a run trains on: `config.devices` devices, or one with num_seeds > 1 (vmapped GANs).
+
+    ConfigError when the run cannot be placed: `eval_every` or num_seeds > 1 in a multi-process
+    run (scoring, the best checkpoint and the stacked GANs live on process 0 alone), or a batch
+    that does not split evenly over the devices.
+    """
+    if config.eval_every is not None:
+        check_single_process("eval_every (score afterwards with scripts/evaluate.py)")
+    if config.num_seeds > 1:
+        check_single_process("num_seeds > 1")
+    mesh = make_mesh(1 if config.num_seeds > 1 else config.devices)
+    check_batch(config.batch_size, mesh)
+    return mesh
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

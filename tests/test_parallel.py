@@ -134,3 +134,15 @@ def test_device_errors(tmp_path, capsys):
     assert train_main(["--steps", "5", "--workdir", str(tmp_path / "c"), "--devices", "0", *SMALL]) == 2
     assert "devices must be a positive integer, got 0" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_single_process_features_refused_in_multi_process_runs(tmp_path, capsys, monkeypatch):
+    import jax
+
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # as under jax.distributed with 2 processes
+    for flags, what in ((["--eval-every", "5"], "eval_every (score afterwards with scripts/evaluate.py)"),
+                        (["--num-seeds", "2"], "num_seeds > 1")):
+        code = train_main(["--steps", "5", "--workdir", str(tmp_path / "a"), *flags, *SMALL])
+        assert code == 2
+        assert f"{what} runs in single-process runs only; this run has 2 processes" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
